@@ -215,6 +215,14 @@ child_main (int map_pipe, int tty_sock)
   char buf[65536];
 
   berth_stage = is_create ? "child" : "exec";
+  /* Before the id maps apply: the state directory belongs to the host's root, which this
+   * process still is until it becomes root of its new user namespace. */
+  if (is_create && berth_plan_get (&plan, "fifo", 0, NULL))
+    {
+      fifo_fd = open (berth_plan_get (&plan, "fifo", 0, NULL), O_PATH | O_CLOEXEC);
+      if (fifo_fd < 0)
+        berth_fail (errno, "open exec fifo", berth_plan_get (&plan, "fifo", 0, NULL));
+    }
   if (map_pipe >= 0)
     {
       char c;
@@ -230,15 +238,7 @@ child_main (int map_pipe, int tty_sock)
 
   if (is_create)
     {
-      const char *fifo = berth_plan_get (&plan, "fifo", 0, NULL);
       const char *state = "";
-
-      if (fifo)
-        {
-          fifo_fd = open (fifo, O_PATH | O_CLOEXEC);
-          if (fifo_fd < 0)
-            berth_fail (errno, "open exec fifo", fifo);
-        }
 
       /* Sync 2: Node runs prestart and createRuntime hooks now. */
       if (atoi (berth_plan_get (&plan, "synchooks", 0, "0")))

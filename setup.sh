@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs what berth needs on Debian 12 (as root), builds the C core and the TypeScript,
+# and prepares the busybox bundle used by the quick start and the tests. Idempotent.
+set -euo pipefail
+cd "$(dirname "$(readlink -f "$0")")"
+
+PACKAGES=(
+  build-essential          # the C core is compiled here, statically, with the system compiler
+  busybox-static           # the embedded default root filesystem
+  golang-github-opencontainers-specs-dev  # the OCI runtime-spec JSON schema (build time)
+  runc crun podman         # conformance and benchmarks: other runtimes on the same bundle
+  hyperfine                # bench/
+  iproute2 procps uidmap python3
+)
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+npm run --silent build
+
+# The quick start's bundle: a busybox root filesystem with every applet linked.
+bash scripts/make-busybox-bundle.sh build/busybox-bundle >/dev/null
+echo "setup: done. Try: bin/berth-runtime --root /tmp/berth-demo run --bundle build/busybox-bundle demo"

@@ -1,0 +1,118 @@
+// Shared by the integration tests: a private --root, a private cgroup parent and busybox
+// bundles per test file, and cleanup of everything they made.
+import { spawn, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+export const TOP = path.resolve(__dirname, '..', '..');
+export const RUNTIME = path.join(TOP, 'bin', 'berth-runtime');
+const TEMPLATE = path.join(TOP, 'build', 'busybox-bundle');
+
+/** Why a test cannot run here, or undefined (runc's `requires`). */
+export function requires(...what: ('root' | 'podman' | 'runc' | 'python3')[]): string | undefined {
+  for (const w of what) {
+    if (w === 'root' && process.getuid?.() !== 0) return 'needs root';
+    if (w !== 'root' && spawnSync('sh', ['-c', `command -v ${w}`]).status !== 0) return `needs ${w}`;
+  }
+  return undefined;
+}
+
+export interface Result {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+export class TestEnv {
+  readonly dir: string;
+  readonly root: string;
+  readonly cgParent: string;
+
+  constructor(name: string) {
+    this.dir = fs.mkdtempSync(path.join(os.tmpdir(), `berth-test-${name}-`));
+    this.root = path.join(this.dir, 'state');
+    this.cgParent = `/berth-test-${name}-${process.pid}`;
+  }
+
+  /** A bundle NAME with a writable copy of the busybox rootfs; EDIT changes config.json. */
+  bundle(name: string, edit?: (c: any) => void): string {
+    const b = path.join(this.dir, name);
+    fs.mkdirSync(b);
+    const r = spawnSync('cp', ['-a', path.join(TEMPLATE, 'rootfs'), path.join(b, 'rootfs')]);
+    if (r.status !== 0) throw new Error(`copy rootfs: ${r.stderr}`);
+    const c = JSON.parse(fs.readFileSync(path.join(TEMPLATE, 'config.json'), 'utf8'));
+    c.root.readonly = false;
+    c.linux.cgroupsPath = `${this.cgParent}/${name}`;
+    edit?.(c);
+    fs.writeFileSync(path.join(b, 'config.json'), JSON.stringify(c, null, 2));
+    return b;
+  }
+
+  /** Runs berth-runtime. Output goes through files, not pipes: a detached container keeps
+   * the stdio it inherited, and a pipe would make this wait for the container to exit. */
+  rt(args: string[], opts: { timeout?: number } = {}): Result {
+    const out = path.join(this.dir, `.out-${process.hrtime.bigint()}`);
+    const err = out + '.err';
+    const fo = fs.openSync(out, 'w');
+    const fe = fs.openSync(err, 'w');
+    try {
+      const r = spawnSync(RUNTIME, ['--root', this.root, ...args], {
+        stdio: ['ignore', fo, fe], timeout: opts.timeout ?? 60_000,
+      });
+      return { status: r.status, stdout: fs.readFileSync(out, 'utf8'), stderr: fs.readFileSync(err, 'utf8') };
+    } finally {
+      fs.closeSync(fo);
+      fs.closeSync(fe);
+      fs.rmSync(out, { force: true });
+      fs.rmSync(err, { force: true });
+    }
+  }
+
+  rtAsync(args: string[]): ReturnType<typeof spawn> {
+    return spawn(RUNTIME, ['--root', this.root, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  }
+
+  /** Container cgroups of this env that still exist, in any hierarchy. */
+  leftoverCgroups(): string[] {
+    const parents = [path.join('/sys/fs/cgroup', this.cgParent),
+      ...fs.readdirSync('/sys/fs/cgroup').map((h) => path.join('/sys/fs/cgroup', h, this.cgParent))];
+    const out: string[] = [];
+    for (const p of parents) {
+      if (!fs.existsSync(p)) continue;
+      for (const n of fs.readdirSync(p)) if (fs.statSync(path.join(p, n)).isDirectory()) out.push(path.join(p, n));
+    }
+    return out;
+  }
+
+  leftoverMounts(): string[] {
+    return fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes(this.dir));
+  }
+
+  cleanup(): void {
+    for (const id of fs.existsSync(this.root) ? fs.readdirSync(this.root) : []) this.rt(['delete', '--force', id]);
+    for (const h of fs.readdirSync('/sys/fs/cgroup')) {
+      for (const d of [path.join('/sys/fs/cgroup', h, this.cgParent), path.join('/sys/fs/cgroup', this.cgParent)]) {
+        try {
+          fs.rmdirSync(d);
+        } catch {
+          // absent, or not a cgroup mount
+        }
+      }
+    }
+    fs.rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+export async function waitFor(pred: () => boolean, ms = 10_000): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (pred()) return true;
+    await sleep(20);
+  }
+  return pred();
+}

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# The whole test suite (`npm test`): build, compile the tests, run them with node's test
+# runner. Integration tests need root, like the containers they start.
+set -euo pipefail
+cd "$(dirname "$(readlink -f "$0")")/.."
+npm run --silent build >/dev/null
+[ -d build/busybox-bundle ] || bash scripts/make-busybox-bundle.sh build/busybox-bundle >/dev/null
+rm -rf build-test
+npx tsc -p tsconfig.test.json
+exec node --test --test-concurrency=2 "${@:-build-test/test/}"
