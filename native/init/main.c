@@ -204,7 +204,8 @@ wait_status (pid_t pid)
   return WEXITSTATUS (status);
 }
 
-/* The container's child (create) or the exec'd process's child (exec). */
+/* The container's child (create) or the exec'd process's child (exec). TTY_SOCK is
+ * where the pty master goes: stage 0's proxy socket or the connected console socket. */
 static void
 child_main (int map_pipe, int tty_sock)
 {
@@ -234,7 +235,7 @@ child_main (int map_pipe, int tty_sock)
         berth_log (3, "uid 0 is not mapped in the new user namespace");
     }
 
-  console_fd = tty_sock >= 0 ? tty_sock : berth_connect_console (&plan);
+  console_fd = tty_sock;
 
   if (is_create)
     {
@@ -296,7 +297,7 @@ child_main (int map_pipe, int tty_sock)
 int
 main (int argc, char **argv)
 {
-  int plan_fd, map_pipe[2] = { -1, -1 }, tty_pair[2] = { -1, -1 };
+  int plan_fd, map_pipe[2] = { -1, -1 }, tty_pair[2] = { -1, -1 }, console_sock;
   unsigned long clone_flags;
   int foreground, terminal_proxy;
   const char *fifo;
@@ -329,6 +330,9 @@ main (int argc, char **argv)
       chmod (fifo, 0622);
     }
   join_cgroups ();
+  /* The console socket is a host path: connect before setns into the container's mount
+   * namespace (exec), which hides it; the child inherits the fd (runc does the same). */
+  console_sock = berth_connect_console (&plan);
   join_namespaces ();
 
   if ((clone_flags & CLONE_NEWUSER) && pipe2 (map_pipe, O_CLOEXEC) < 0)
@@ -354,8 +358,10 @@ main (int argc, char **argv)
         close (map_pipe[1]);
       if (tty_pair[0] >= 0)
         close (tty_pair[0]);
-      child_main (map_pipe[0], tty_pair[1]);
+      child_main (map_pipe[0], tty_pair[1] >= 0 ? tty_pair[1] : console_sock);
     }
+  if (console_sock >= 0)
+    close (console_sock);
 
   if (map_pipe[0] >= 0)
     {

@@ -349,6 +349,20 @@ readonly_path (const char *path)
 void
 berth_finish_rootfs (struct berth_plan *plan)
 {
+  /* sysctls first, as runc does: linux.readonlyPaths usually holds /proc/sys, and
+   * writing after it is read-only fails with EROFS (podman sets
+   * net.ipv4.ping_group_range on every container). */
+  for (int i = 0; i < plan->nrecords; i++)
+    {
+      struct berth_record *r = &plan->records[i];
+      if (strcmp (r->tag, "sysctl") == 0 && r->nfields >= 2)
+        {
+          int fd = open (r->fields[0], O_WRONLY | O_CLOEXEC);
+          if (fd < 0 || write (fd, r->fields[1], strlen (r->fields[1])) < 0)
+            berth_fail (errno, "write sysctl", r->fields[0]);
+          close (fd);
+        }
+    }
   for (int i = 0; i < plan->nrecords; i++)
     {
       struct berth_record *r = &plan->records[i];
@@ -371,16 +385,4 @@ berth_finish_rootfs (struct berth_plan *plan)
   if (atoi (berth_plan_get (plan, "rootshared", 0, "0"))
       && mount (NULL, "/", NULL, MS_SHARED | MS_REC, NULL) < 0)
     berth_fail (errno, "make root shared", "/");
-
-  for (int i = 0; i < plan->nrecords; i++)
-    {
-      struct berth_record *r = &plan->records[i];
-      if (strcmp (r->tag, "sysctl") == 0 && r->nfields >= 2)
-        {
-          int fd = open (r->fields[0], O_WRONLY | O_CLOEXEC);
-          if (fd < 0 || write (fd, r->fields[1], strlen (r->fields[1])) < 0)
-            berth_fail (errno, "write sysctl", r->fields[0]);
-          close (fd);
-        }
-    }
 }
