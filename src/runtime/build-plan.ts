@@ -6,6 +6,7 @@ import * as path from 'node:path';
 import { BerthError } from '../common/errors';
 import type { Cgroup } from '../cgroups/driver';
 import { capMask } from './capabilities';
+import { compileSeccomp } from './seccomp';
 import { CLONE_NEWCGROUP, CLONE_NEWUSER, hex, NAMESPACE_FLAGS, Plan } from './plan';
 import type { Device, Hook, Mount, Spec } from './spec';
 
@@ -192,6 +193,7 @@ export function buildCreatePlan(input: PlanInput): Plan {
   }
   if (input.consoleSocket) plan.add('consolesocket', input.consoleSocket);
   addProcess(plan, spec, input.preserveFds);
+  if (linux.seccomp) plan.add('seccomp', compileSeccomp(linux.seccomp).toString('hex'));
   if ((cloneFlags & CLONE_NEWCGROUP) && !input.cgroup) throw new Error('internal error: cgroup namespace without cgroup');
   return plan;
 }
