@@ -68,6 +68,15 @@ export function writeControl(dir: string, file: string, value: string | number):
   try {
     fs.writeFileSync(path.join(dir, file), String(value));
   } catch (err) {
+    const controller = file.split('.')[0];
+    // cgroupfs answers EACCES, not ENOENT, for a control file that is not there.
+    if (fs.existsSync(dir) && !fs.existsSync(path.join(dir, file))) {
+      throw new BerthError('CGROUP_CONTROLLER_MISSING',
+        `the ${controller} cgroup controller is not available for ${dir} (no ${file})`, {
+          cause: err, context: { path: path.join(dir, file) },
+          hint: `enable it for this hierarchy, or remove the ${controller} limits from linux.resources`,
+        });
+    }
     throw new BerthError('CGROUP_WRITE', `write "${value}" to ${path.join(dir, file)}: ${(err as Error).message}`, {
       cause: err, context: { path: path.join(dir, file) },
     });
