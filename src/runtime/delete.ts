@@ -61,6 +61,9 @@ export function deleteContainer(ctx: RuntimeContext, id: string, force: boolean)
       ctx.state.remove(id);
       return;
     }
+    // As runc: --force on a missing container succeeds. podman runs `delete --force` after
+    // a failed create (which already removed everything) and would print this error.
+    if (err instanceof BerthError && err.code === 'CONTAINER_NOT_FOUND' && force) return;
     throw err;
   }
   const status = statusOf(ctx.state, rec);
