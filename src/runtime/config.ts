@@ -14,7 +14,8 @@ interface SchemaError {
 type Validator = ((data: unknown) => boolean) & { errors?: SchemaError[] | null };
 
 let validator: Validator | undefined;
-function loadValidator(): Validator {
+/** Loads the compiled schema validator; the start-up snapshot calls it at build time. */
+export function loadValidator(): Validator {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   validator ??= require('./config-schema-validate') as Validator;
   return validator;

@@ -91,7 +91,7 @@ export async function create(ctx: RuntimeContext, opts: CreateOptions): Promise<
         break; // Sync 3.
       }
     }
-    if (opts.pidFile) writeFileAtomic(path.resolve(opts.pidFile), String(rec.pid));
+    if (opts.pidFile) writeFileAtomic(path.resolve(opts.pidFile), String(rec.pid), 0o644, false);
     ctx.log.info('container created', { id: opts.id, pid: rec.pid });
     return { rec, init };
   } catch (err) {

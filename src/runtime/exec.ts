@@ -109,7 +109,7 @@ export async function exec(ctx: RuntimeContext, opts: ExecOptions): Promise<numb
       hint: 'run with --debug for the init\'s log',
     });
   }
-  if (opts.pidFile) writeFileAtomic(path.resolve(opts.pidFile), String(pid));
+  if (opts.pidFile) writeFileAtomic(path.resolve(opts.pidFile), String(pid), 0o644, false);
   if (opts.detach) {
     init.close();
     return 0;

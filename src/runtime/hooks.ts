@@ -1,7 +1,6 @@
 // Hooks that run in the runtime's namespaces, from the Node host process: prestart and
 // createRuntime (sync 2 of create), poststart (after start) and poststop (at delete).
 // createContainer and startContainer run from the container's child (native/init/hooks.c).
-import { spawnSync } from 'node:child_process';
 import { BerthError } from '../common/errors';
 import type { Hook } from './spec';
 
@@ -12,6 +11,7 @@ import type { Hook } from './spec';
 export function runHooks(kind: string, hooks: Hook[] | undefined, state: Record<string, unknown>): void {
   for (const h of hooks ?? []) {
     const [argv0, ...args] = h.args?.length ? h.args : [h.path];
+    const { spawnSync } = require('node:child_process') as typeof import('node:child_process');
     const r = spawnSync(h.path, args, {
       argv0, input: JSON.stringify(state), env: Object.fromEntries((h.env ?? []).map((e) => {
         const i = e.indexOf('=');

@@ -1,5 +1,4 @@
 // Read-only verbs: state, list, ps; and pause/resume through the cgroup freezer.
-import { spawnSync } from 'node:child_process';
 import { BerthError } from '../common/errors';
 import { openCgroup } from '../cgroups/driver';
 import type { RuntimeContext } from './context';
@@ -32,6 +31,7 @@ export function pids(ctx: RuntimeContext, id: string): number[] {
 /** `ps` as runc does it: the host's ps(1) output, keeping the header and our pids' rows. */
 export function psTable(ctx: RuntimeContext, id: string, psArgs: string[]): string {
   const mine = new Set(pids(ctx, id));
+  const { spawnSync } = require('node:child_process') as typeof import('node:child_process');
   const r = spawnSync('ps', psArgs.length ? psArgs : ['-ef'], { encoding: 'utf8' });
   if (r.error || r.status !== 0) {
     throw new BerthError('PS_FAILED', `ps ${psArgs.join(' ')} failed: ${r.error?.message ?? r.stderr}`);

@@ -1,14 +1,13 @@
 // Starting native/build/berth-init and speaking the sync protocol with it (native/plan.h).
 // Shared by create (mode create) and exec (mode exec). Node host process.
-import { ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import * as os from 'node:os';
-import * as path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { BerthError } from '../common/errors';
 import type { Logger } from '../common/log';
+import { initPath } from '../common/paths';
 import type { Plan } from './plan';
 
-export const INIT_PATH = path.resolve(__dirname, '..', '..', 'native', 'build', 'berth-init');
 
 export interface SyncMessage {
   type: 'pid' | 'hooks' | 'ready' | 'error' | 'log';
@@ -74,7 +73,9 @@ export function startInit(plan: Plan, preserveFds: number, log: Logger): InitPro
   for (let i = 0; i < preserveFds; i++) extra.push(3 + i);
   const planFd = 3 + preserveFds;
   const syncFd = planFd + 1;
-  const child = spawn(INIT_PATH, [String(planFd), String(syncFd)], {
+  // Required here, not at the top: child_process stays out of the start-up snapshot.
+  const { spawn } = require('node:child_process') as typeof import('node:child_process');
+  const child = spawn(initPath(), [String(planFd), String(syncFd)], {
     stdio: ['inherit', 'inherit', 'inherit', ...extra, 'pipe', 'pipe'],
   });
   const planStream = child.stdio[planFd] as Writable;
@@ -114,7 +115,7 @@ export function startInit(plan: Plan, preserveFds: number, log: Logger): InitPro
   sync.on('end', () => push(null));
   sync.on('error', () => push(null));
   child.on('error', (err) => {
-    log.error('cannot start berth-init', { path: INIT_PATH, error: err.message });
+    log.error('cannot start berth-init', { path: initPath(), error: err.message });
     push(null);
   });
 

@@ -3,8 +3,8 @@
 // execve. Node host process. Only the machine's own architecture is compiled: a syscall
 // made through another ABI (i386, x32) kills the process, like libseccomp's bad-arch action.
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { BerthError } from '../common/errors';
+import { distPath } from '../common/paths';
 import type { Seccomp } from './spec';
 
 const RET = {
@@ -52,8 +52,11 @@ function action(name: string, errnoRet: number | undefined, defaultErrno: number
   }
 }
 
+let syscallCache: { arch: string; syscalls: Record<string, number> } | undefined;
+
 function syscallTable(): { arch: string; syscalls: Record<string, number> } {
-  return JSON.parse(fs.readFileSync(path.join(__dirname, 'syscalls.json'), 'utf8'));
+  syscallCache ??= JSON.parse(fs.readFileSync(distPath('runtime', 'syscalls.json'), 'utf8'));
+  return syscallCache!;
 }
 
 /** Instructions that fall through when ARG (index) OP VALUE holds, and jump to FAIL otherwise. */

@@ -71,7 +71,7 @@ export class StateDir {
   }
 
   write(rec: ContainerRecord): void {
-    writeFileAtomic(path.join(this.dir(rec.id), 'state.json'), JSON.stringify(rec));
+    writeFileAtomic(path.join(this.dir(rec.id), 'state.json'), JSON.stringify(rec), 0o600, false);
   }
 
   /** @throws BerthError CONTAINER_NOT_FOUND */
