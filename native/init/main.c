@@ -12,7 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -294,6 +296,54 @@ child_main (int map_pipe, int tty_sock)
   berth_exec (&plan, exe);
 }
 
+
+#ifndef MFD_EXEC
+#define MFD_EXEC 0x0010U
+#endif
+
+/* CVE-2019-5736: a process in the container can reach this binary through
+ * /proc/PID/exe (of an exec'd berth-init, or of one it re-ran with "#!/proc/self/exe")
+ * and rewrite it on the host once it stops running. So berth-init always runs from a
+ * sealed, in-memory copy of itself: re-execute from a memfd unless already in one. */
+static void
+run_from_sealed_copy (char **argv)
+{
+  const int want = F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE;
+  int exe, mfd, seals;
+  struct stat st;
+  off_t off = 0;
+
+  exe = open ("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+  if (exe < 0)
+    berth_fail (errno, "open", "/proc/self/exe");
+  seals = fcntl (exe, F_GET_SEALS);
+  if (seals >= 0 && (seals & want) == want)
+    {
+      close (exe);
+      return;
+    }
+  mfd = memfd_create ("berth-init", MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_EXEC);
+  if (mfd < 0 && errno == EINVAL) /* kernels before 6.3 have no MFD_EXEC */
+    mfd = memfd_create ("berth-init", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  if (mfd < 0)
+    berth_fail (errno, "memfd_create", "berth-init");
+  if (fstat (exe, &st) < 0)
+    berth_fail (errno, "stat", "/proc/self/exe");
+  while (off < st.st_size)
+    {
+      ssize_t n = sendfile (mfd, exe, &off, (size_t) (st.st_size - off));
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0)
+        berth_fail (n < 0 ? errno : EIO, "copy", "/proc/self/exe");
+    }
+  close (exe);
+  if (fcntl (mfd, F_ADD_SEALS, want) < 0)
+    berth_fail (errno, "seal the copy of", "/proc/self/exe");
+  syscall (SYS_execveat, mfd, "", argv, environ, AT_EMPTY_PATH);
+  berth_fail (errno, "re-execute from a sealed copy of", "/proc/self/exe");
+}
+
 int
 main (int argc, char **argv)
 {
@@ -309,9 +359,10 @@ main (int argc, char **argv)
       fprintf (stderr, "berth-init is started by berth-runtime, not by hand\n");
       return 2;
     }
-  prctl (PR_SET_NAME, "berth:[init]", 0, 0, 0);
   plan_fd = atoi (argv[1]);
   berth_sync_fd = atoi (argv[2]);
+  run_from_sealed_copy (argv);
+  prctl (PR_SET_NAME, "berth:[init]", 0, 0, 0);
   fcntl (berth_sync_fd, F_SETFD, FD_CLOEXEC);
   signal (SIGPIPE, SIG_IGN);
 

@@ -115,6 +115,13 @@ do_mount (struct berth_record *r)
   int fd;
 
   fd = make_in_root (dst, is_file);
+  /* A destination that resolves to the root itself ("/", or an image symlink to it) would
+   * stack the mount over the rootfs, where pivot_root never sees it: refuse it. */
+  {
+    struct stat a, b;
+    if (fstat (fd, &a) == 0 && fstat (root_fd, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino)
+      berth_fail (EINVAL, "refused: mount onto the container's root directory through", dst);
+  }
   fd_path (fd, target, sizeof target);
   berth_log (3, "mount %s on %s type %s flags 0x%lx data %s", src, dst, type, flags, data);
   if (mount (src, target, type[0] ? type : NULL, flags, data[0] ? data : NULL) < 0)

@@ -121,11 +121,16 @@ berth_apply_user_and_caps (struct berth_plan *plan)
 
   if (user)
     {
-      gid_t groups[256];
-      size_t n = 0;
+      size_t n = 0, max = 1;
       char *list = user->fields[2], *save = NULL, *tok;
+      gid_t *groups;
 
-      for (tok = strtok_r (list, ",", &save); tok && n < 256; tok = strtok_r (NULL, ",", &save))
+      for (const char *c = list; *c; c++)
+        max += *c == ',';
+      groups = calloc (max, sizeof (gid_t));
+      if (groups == NULL)
+        berth_fail (ENOMEM, "setgroups", NULL);
+      for (tok = strtok_r (list, ",", &save); tok && n < max; tok = strtok_r (NULL, ",", &save))
         groups[n++] = (gid_t) strtoul (tok, NULL, 10);
       /* setgroups is refused inside a user namespace whose setgroups file says deny. */
       if (setgroups (n, groups) < 0 && !(errno == EPERM && n == 0))

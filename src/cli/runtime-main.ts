@@ -21,7 +21,6 @@ const SPEC_VERSION = '1.1.0';
 const PROG = 'berth-runtime';
 
 let log: Logger | undefined;
-let exitCodeForErrors = 1;
 
 function context(program: Command): RuntimeContext {
   const o = program.opts();
@@ -96,7 +95,6 @@ export async function main(argv: string[]): Promise<number> {
     .option('--preserve-fds <n>', 'pass fds 3..3+N-1 to the container', int, 0)
     .action(async (id: string, o) => {
       const ctx = context(program);
-      exitCodeForErrors = 1;
       const { rec, init } = await create(ctx, { id, bundle: o.bundle, pidFile: o.pidFile, consoleSocket: o.consoleSocket,
         noPivot: o.pivot === false, preserveFds: o.preserveFds, foreground: !o.detach });
       if (o.detach) {
@@ -225,7 +223,9 @@ export async function main(argv: string[]): Promise<number> {
       if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return 0;
       return 1;
     }
-    const code = reportError(PROG, err, log);
-    return exitCodeForErrors === 1 ? (code === 0 ? 1 : 1) : code;
+    // runc's convention: every failure of the runtime itself exits 1. Only `run` passes on
+    // the process's own status (and 126/127 when it could not be executed after start).
+    reportError(PROG, err, log);
+    return 1;
   }
 }

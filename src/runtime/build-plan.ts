@@ -85,12 +85,20 @@ function cleanDest(dest: string, i: number): string {
       context: { field: `mounts[${i}].destination` },
     });
   }
-  return path.posix.normalize(dest);
+  const dst = path.posix.normalize(dest);
+  if (dst === '/') {
+    throw new BerthError('CONFIG_SCHEMA', `mounts[${i}].destination "${dest}" is the container's root directory`, {
+      context: { field: `mounts[${i}].destination` }, hint: 'the root filesystem is root.path; mount onto a directory inside it',
+    });
+  }
+  return dst;
 }
 
 export interface PlanInput {
   id: string;
   spec: Spec;
+  /** The bundle directory: relative bind mount sources are relative to it (OCI config.md). */
+  bundle?: string;
   rootfs: string;
   cgroup: Cgroup;
   fifo?: string;
@@ -183,6 +191,15 @@ export function buildCreatePlan(input: PlanInput): Plan {
     checkSysctlNamespaced(k, newNs);
     plan.add('sysctl', '/proc/sys/' + k.replace(/\./g, '/'), v);
   }
+  for (const field of ['hostname', 'domainname'] as const) {
+    const v = spec[field];
+    // HOST_NAME_MAX: sethostname(2) and setdomainname(2) refuse longer names.
+    if (v && Buffer.byteLength(v) > 64) {
+      throw new BerthError('CONFIG_SCHEMA', `${field} is ${Buffer.byteLength(v)} bytes long; Linux allows at most 64`, {
+        context: { field },
+      });
+    }
+  }
   if (spec.hostname) {
     if (!newNs.has('uts')) throw hostnameWithoutUts('hostname');
     plan.add('hostname', spec.hostname);
@@ -250,7 +267,9 @@ function addMount(plan: Plan, m: Mount, dst: string, i: number, input: PlanInput
   }
 
   if (isBind) {
-    const src = m.source ?? '';
+    // "Path values for bind mounts are either absolute or relative to the bundle", never
+    // to the caller's working directory.
+    const src = m.source && input.bundle ? path.resolve(input.bundle, m.source) : m.source ?? '';
     let st: fs.Stats;
     try {
       st = fs.statSync(src);
@@ -295,6 +314,11 @@ function addHook(plan: Plan, kind: string, h: Hook): void {
 /** The process part of a plan, shared by create and exec. */
 export function addProcess(plan: Plan, spec: Spec, preserveFds: number): void {
   const p = spec.process!;
+  if (!p.args?.length || !p.args[0]) {
+    throw new BerthError('CONFIG_SCHEMA', `process.args${p.args?.length ? '[0] is empty' : ' is missing or empty'}`, {
+      context: { field: 'process.args' }, hint: 'process.args[0] is the program to run',
+    });
+  }
   if (p.terminal) plan.add('terminal', 1);
   for (const r of p.rlimits ?? []) {
     const n = RLIMITS[r.type];
@@ -320,8 +344,16 @@ export function addProcess(plan: Plan, spec: Spec, preserveFds: number): void {
   } else {
     plan.add('caps', '0', '0', '0', '0', '0');
   }
-  const u = p.user;
-  plan.add('user', u.uid, u.gid, (u.additionalGids ?? []).join(',') || '');
+  // Absent (the schema allows it) means root, as with runc.
+  const u = p.user ?? { uid: 0, gid: 0 };
+  for (const [k, v] of [['uid', u.uid], ['gid', u.gid]] as const) {
+    if (v !== undefined && !(Number.isInteger(v) && v >= 0 && v <= 0xffffffff)) {
+      throw new BerthError('CONFIG_SCHEMA', `process.user.${k} ${JSON.stringify(v)} is not a user or group id`, {
+        context: { field: `process.user.${k}` }, hint: 'use a number from 0 to 4294967295',
+      });
+    }
+  }
+  plan.add('user', u.uid ?? 0, u.gid ?? 0, (u.additionalGids ?? []).join(',') || '');
   if (p.noNewPrivileges) plan.add('nonewprivs', 1);
   if (u.umask !== undefined) plan.add('umask', u.umask.toString(8));
   if (!p.cwd.startsWith('/')) {

@@ -76,16 +76,7 @@ export function loadConfig(bundle: string): { spec: Spec; rootfs: string } {
     });
   }
 
-  const validate = loadValidator();
-  if (!validate(spec)) {
-    const e = validate.errors?.[0];
-    const where = e?.instancePath ? e.instancePath.replace(/^\//, '').replace(/\//g, '.') : '(top level)';
-    const extra = e?.params && 'allowedValues' in e.params ? ` (${(e.params.allowedValues as unknown[]).join(', ')})` : '';
-    throw new BerthError('CONFIG_SCHEMA', `"${file}" does not match the OCI runtime-spec schema: ${where} ${e?.message ?? 'is invalid'}${extra}`, {
-      context: { path: file, field: where },
-    });
-  }
-
+  checkSchema(spec, `"${file}"`, file);
   checkSupported(spec);
 
   if (!spec.root?.path) {
@@ -106,6 +97,22 @@ export function loadConfig(bundle: string): { spec: Spec; rootfs: string } {
   return { spec, rootfs };
 }
 
+/**
+ * Validates SPEC against the OCI runtime-spec schema; WHAT names it in the message.
+ * @throws BerthError CONFIG_SCHEMA
+ */
+export function checkSchema(spec: unknown, what: string, file: string): void {
+  const validate = loadValidator();
+  if (!validate(spec)) {
+    const e = validate.errors?.[0];
+    const where = e?.instancePath ? e.instancePath.replace(/^\//, '').replace(/\//g, '.') : '(top level)';
+    const extra = e?.params && 'allowedValues' in e.params ? ` (${(e.params.allowedValues as unknown[]).join(', ')})` : '';
+    throw new BerthError('CONFIG_SCHEMA', `${what} does not match the OCI runtime-spec schema: ${where} ${e?.message ?? 'is invalid'}${extra}`, {
+      context: { path: file, field: where },
+    });
+  }
+}
+
 /** Fields that are valid OCI but that berth does not carry out: refuse, never ignore. */
 export function checkSupported(spec: Spec): void {
   const p = spec.process;
@@ -117,6 +124,7 @@ export function checkSupported(spec: Spec): void {
   if (p?.ioPriority) throw unsupported('process.ioPriority', 'ioprio_set is not implemented');
   if (p?.execCPUAffinity) throw unsupported('process.execCPUAffinity', 'not implemented');
   if (p?.commandLine) throw unsupported('process.commandLine', 'it is for Windows');
+  if (p?.user?.username) throw unsupported('process.user.username', 'it is for Windows', 'use process.user.uid and gid');
   if (l.intelRdt) throw unsupported('linux.intelRdt', 'resctrl is not implemented');
   if (l.personality) throw unsupported('linux.personality', 'not implemented');
   if (l.timeOffsets) throw unsupported('linux.timeOffsets', 'time namespaces are not implemented');

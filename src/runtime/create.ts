@@ -56,12 +56,23 @@ export async function create(ctx: RuntimeContext, opts: CreateOptions): Promise<
   try {
     ctx.state.write(rec);
     const cgroup = createCgroup(cgPath);
+    // A cgroup with processes in it belongs to someone else (another container with the
+    // same cgroupsPath, a service): delete and a failed create kill everything in the
+    // container's cgroup, so it must never be adopted. Checked before rec.cgroup is set,
+    // so that the rollback below leaves it alone.
+    const squatters = cgroup.pids();
+    if (squatters.length) {
+      throw new BerthError('CGROUP_NOT_EMPTY', `cgroup ${cgPath} already has processes in it (pids ${squatters.slice(0, 5).join(', ')}${squatters.length > 5 ? ', ...' : ''})`, {
+        context: { containerId: opts.id, path: cgPath, field: 'linux.cgroupsPath' },
+        hint: 'each container needs a cgroup of its own: give linux.cgroupsPath a path no other container or service uses',
+      });
+    }
     rec.cgroup = cgroup.record;
     ctx.state.write(rec);
     cgroup.apply(spec.linux?.resources);
 
     const plan = buildCreatePlan({
-      id: opts.id, spec, rootfs, cgroup, fifo: ctx.state.fifo(opts.id), foreground: !!opts.foreground,
+      id: opts.id, spec, bundle, rootfs, cgroup, fifo: ctx.state.fifo(opts.id), foreground: !!opts.foreground,
       consoleSocket: opts.consoleSocket ? path.resolve(opts.consoleSocket) : undefined, noPivot: !!opts.noPivot,
       preserveFds: opts.preserveFds ?? 0, logLevel: ctx.log.levelNumber, warn: (m) => ctx.log.warn(m, { id: opts.id }),
     });

@@ -7,7 +7,7 @@ import { writeFileAtomic } from '../common/atomic';
 import { BerthError } from '../common/errors';
 import { openCgroup } from '../cgroups/driver';
 import { addProcess } from './build-plan';
-import { checkSupported } from './config';
+import { checkSchema, checkSupported } from './config';
 import type { RuntimeContext } from './context';
 import { nativeError, startInit } from './native';
 import { hex, NAMESPACE_FLAGS, NAMESPACE_PROC_NAMES, Plan } from './plan';
@@ -38,11 +38,15 @@ function processFromOptions(base: Process | undefined, opts: ExecOptions): Proce
     } catch (err) {
       throw new BerthError('CONFIG_NOT_FOUND', `cannot read process file "${opts.processFile}": ${(err as Error).message}`, { cause: err });
     }
+    let proc: Process;
     try {
-      return JSON.parse(text) as Process;
+      proc = JSON.parse(text) as Process;
     } catch (err) {
       throw new BerthError('CONFIG_INVALID_JSON', `process file "${opts.processFile}" is not valid JSON: ${(err as Error).message}`);
     }
+    // The same schema as config.json's "process": a wrong type must not become uid 0.
+    checkSchema({ ociVersion: '1.0.2', process: proc }, `process file "${opts.processFile}"`, opts.processFile);
+    return proc;
   }
   if (!opts.args.length) {
     throw new BerthError('USAGE', 'exec needs a command or --process FILE', { hint: 'berth-runtime exec ID COMMAND [ARG...]' });

@@ -18,11 +18,14 @@ export function runHooks(kind: string, hooks: Hook[] | undefined, state: Record<
         return i < 0 ? [e, ''] : [e.slice(0, i), e.slice(i + 1)];
       })), timeout: h.timeout ? h.timeout * 1000 : undefined, stdio: ['pipe', 'inherit', 'pipe'],
     });
-    if (r.error || r.status !== 0) {
-      const why = r.error ? r.error.message : r.signal ? `killed by ${r.signal}` : `exit status ${r.status}`;
+    // A hook need not read the state: one that exits first makes the write fail with EPIPE,
+    // which says nothing about the hook; its exit status does.
+    const error = (r.error as NodeJS.ErrnoException | undefined)?.code === 'EPIPE' && (r.status !== null || r.signal) ? undefined : r.error;
+    if (error || r.status !== 0) {
+      const why = error ? error.message : r.signal ? `killed by ${r.signal}` : `exit status ${r.status}`;
       const stderr = r.stderr?.toString().trim();
       throw new BerthError('HOOK_FAILED', `${kind} hook ${h.path} failed: ${why}${stderr ? `: ${stderr}` : ''}`, {
-        cause: r.error, context: { path: h.path, stage: kind },
+        cause: error, context: { path: h.path, stage: kind },
       });
     }
   }
