@@ -10,7 +10,7 @@ export const RUNTIME = path.join(TOP, 'bin', 'berth-runtime');
 const TEMPLATE = path.join(TOP, 'build', 'busybox-bundle');
 
 /** Why a test cannot run here, or undefined (runc's `requires`). */
-export function requires(...what: ('root' | 'podman' | 'runc' | 'python3')[]): string | undefined {
+export function requires(...what: ('root' | 'podman' | 'runc' | 'python3' | 'docker-registry' | 'skopeo' | 'umoci')[]): string | undefined {
   for (const w of what) {
     if (w === 'root' && process.getuid?.() !== 0) return 'needs root';
     if (w !== 'root' && spawnSync('sh', ['-c', `command -v ${w}`]).status !== 0) return `needs ${w}`;

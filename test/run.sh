@@ -7,4 +7,7 @@ npm run --silent build >/dev/null
 [ -d build/busybox-bundle ] || bash scripts/make-busybox-bundle.sh build/busybox-bundle >/dev/null
 rm -rf build-test
 npx tsc -p tsconfig.test.json
-exec node --test --test-concurrency=2 "${@:-build-test/test/}"
+# Unit tests sit beside the code (src/**/*.test.ts -> build-test/src/), integration tests
+# in test/integration/.
+if [ $# -eq 0 ]; then set -- build-test/src/ build-test/test/; fi
+exec node --test --test-concurrency=2 "$@"
