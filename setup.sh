@@ -10,6 +10,7 @@ PACKAGES=(
   golang-github-opencontainers-specs-dev  # the OCI runtime-spec JSON schema (build time)
   runc crun podman         # conformance and benchmarks: other runtimes on the same bundle
   hyperfine                # bench/
+  umoci skopeo docker-registry  # image tests: build images, push them to a loopback registry
   iproute2 procps uidmap python3
 )
 missing=()
@@ -28,6 +29,8 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
 fi
 npm run --silent build
 
-# The quick start's bundle: a busybox root filesystem with every applet linked.
+# The quick start's bundle: a busybox root filesystem with every applet linked, and the
+# same as the embedded default image localhost/busybox:latest in /var/lib/berth.
 bash scripts/make-busybox-bundle.sh build/busybox-bundle >/dev/null
+bash scripts/make-busybox-image.sh >/dev/null
 echo "setup: done. Try: bin/berth-runtime --root /tmp/berth-demo run --bundle build/busybox-bundle demo"

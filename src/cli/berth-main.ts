@@ -1,0 +1,274 @@
+// bin/berth: the Docker-style command line. This file only parses flags and prints;
+// the work is in image/ and storage/ (and engine/ once it exists).
+import * as fs from 'node:fs';
+import { Command, Option } from 'commander';
+import { BerthError } from '../common/errors';
+import { Level, Logger } from '../common/log';
+import { saveArchive, loadArchive } from '../image/archive';
+import { login, logout } from '../image/auth';
+import { collectGarbage, diskUsage } from '../image/gc';
+import type { ImageRecord } from '../image/image-store';
+import { importImage } from '../image/import';
+import { pullAndCommit } from '../image/pull-image';
+import { parseReference } from '../image/reference';
+import { DEFAULT_ROOT, openStores, Stores } from '../image/stores';
+import { progressView } from './progress';
+import { reportError } from './report-error';
+
+const PROG = 'berth';
+const VERSION = '0.1.0';
+
+let log: Logger | undefined;
+
+function print(s: string): void {
+  process.stdout.write(s);
+}
+
+function ago(iso: string): string {
+  const s = Math.max(0, (Date.now() - Date.parse(iso)) / 1000);
+  if (s < 60) return 'Less than a minute ago';
+  for (const [n, unit] of [[86400 * 365, 'year'], [86400 * 30, 'month'], [86400 * 7, 'week'], [86400, 'day'], [3600, 'hour'], [60, 'minute']] as const) {
+    if (s >= n) {
+      const k = Math.floor(s / n);
+      return `${k} ${unit}${k > 1 ? 's' : ''} ago`;
+    }
+  }
+  return iso;
+}
+
+export function humanSize(n: number): string {
+  const units = ['B', 'kB', 'MB', 'GB', 'TB'];
+  let i = 0;
+  let v = n;
+  while (v >= 1000 && i < units.length - 1) {
+    v /= 1000;
+    i++;
+  }
+  return `${i ? v.toFixed(v < 10 ? 2 : v < 100 ? 1 : 0) : v}${units[i]}`;
+}
+
+function table(head: string[], rows: string[][]): string {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const Table = require('cli-table3') as typeof import('cli-table3');
+  const t = new Table({
+    head, style: { head: [], border: [], compact: true, 'padding-left': 0, 'padding-right': 3 },
+    chars: { top: '', 'top-mid': '', 'top-left': '', 'top-right': '', bottom: '', 'bottom-mid': '', 'bottom-left': '',
+      'bottom-right': '', left: '', 'left-mid': '', mid: '', 'mid-mid': '', right: '', 'right-mid': '', middle: '' },
+  });
+  t.push(...rows);
+  return t.toString().split('\n').map((l) => l.trimEnd()).join('\n') + '\n';
+}
+
+function imageRows(images: ImageRecord[], all: boolean): string[][] {
+  const rows: string[][] = [];
+  for (const img of images) {
+    const id = img.id.slice(7, 19);
+    const names = img.repoTags.length ? img.repoTags : all || true ? [''] : [];
+    for (const t of names) {
+      let repo = '<none>';
+      let tag = '<none>';
+      if (t) {
+        const r = parseReference(t);
+        repo = r.familiarName();
+        tag = r.tag ?? '<none>';
+      }
+      rows.push([repo, tag, id, ago(img.created), humanSize(img.size)]);
+    }
+  }
+  return rows;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const program = new Command(PROG);
+  let stores: Stores | undefined;
+  const st = (): Stores => (stores ??= openStores(program.opts().root));
+  const logger = (): Logger => {
+    if (!log) {
+      const o = program.opts();
+      log = new Logger({ level: o.debug ? 'debug' : (o.logLevel as Level) ?? 'warn' });
+    }
+    return log;
+  };
+
+  program
+    .description('berth: Linux containers, Docker-style')
+    .version(`berth version ${VERSION}`, '-v, --version')
+    .option('--root <dir>', 'where images and containers are stored', process.env.BERTH_ROOT ?? DEFAULT_ROOT)
+    .addOption(new Option('--log-level <level>', 'log level').choices(['error', 'warn', 'info', 'debug']))
+    .option('-D, --debug', 'log at debug level')
+    .exitOverride()
+    .showHelpAfterError()
+    .enablePositionalOptions();
+
+  const pull = async (name: string, o: { quiet?: boolean; platform?: string; tlsVerify?: string }) => {
+    const view = progressView(!!o.quiet);
+    try {
+      const img = await pullAndCommit(st(), name, {
+        platform: o.platform, tlsVerify: o.tlsVerify !== 'false', onProgress: (e) => view.update(e), log: logger(),
+      });
+      view.stop();
+      print(o.quiet ? `${img.id}\n` : `${img.repoDigests[0] ?? ''}\n${img.id}\n`);
+    } catch (err) {
+      view.stop();
+      throw err;
+    }
+  };
+  program.command('pull <name>').description('download an image from a registry')
+    .option('-q, --quiet', 'print only the image id')
+    .option('--platform <os/arch[/variant]>', 'the platform to pull from a multi-platform image')
+    .option('--tls-verify <bool>', 'require HTTPS and verify certificates (false allows plain HTTP)', 'true')
+    .action(pull);
+
+  const images = (o: { quiet?: boolean; format?: string; all?: boolean; digests?: boolean }) => {
+    const list = st().images.list();
+    if (o.quiet) return print([...new Set(list.map((i) => i.id.slice(7, 19)))].map((s) => s + '\n').join(''));
+    if (o.format === 'json') return print(JSON.stringify(list, null, 2) + '\n');
+    print(table(['REPOSITORY', 'TAG', 'IMAGE ID', 'CREATED', 'SIZE'], imageRows(list, !!o.all)));
+  };
+  const imagesOptions = (c: Command) => c
+    .option('-q, --quiet', 'print only image ids')
+    .option('-a, --all', 'show all images')
+    .addOption(new Option('--format <format>', 'output format').choices(['table', 'json']).default('table'))
+    .action(images);
+  imagesOptions(program.command('images').description('list images'));
+
+  const image = program.command('image').description('manage images');
+  imagesOptions(image.command('ls').alias('list').description('list images'));
+  image.command('inspect <names...>').description('show images as JSON')
+    .action((names: string[]) => {
+      const s = st();
+      const out = names.map((n) => {
+        const img = s.images.resolve(n);
+        const config = s.content.readJSON<any>(img.configDigest);
+        return {
+          Id: img.id, RepoTags: img.repoTags.map((t) => parseReference(t).familiar()), RepoDigests: img.repoDigests,
+          Created: config.created ?? img.created, Architecture: config.architecture, Os: config.os,
+          Config: config.config ?? {}, RootFS: { Type: 'layers', Layers: config.rootfs?.diff_ids ?? [] },
+          Size: img.size, Manifest: img.manifestDigest, History: config.history ?? [],
+        };
+      });
+      print(JSON.stringify(out, null, 2) + '\n');
+    });
+  const prune = async (o: { force?: boolean; all?: boolean }) => {
+    const s = st();
+    const removed = await s.locked(() => {
+      const gone: string[] = [];
+      for (const img of s.images.list()) {
+        if (img.repoTags.length === 0 || o.all) {
+          s.images.remove(img.id);
+          gone.push(img.id);
+        }
+      }
+      return { gone, gc: collectGarbage(s) };
+    });
+    for (const id of removed.gone) print(`deleted: ${id}\n`);
+    print(`Total reclaimed space: ${humanSize(removed.gc.bytes)}\n`);
+  };
+  image.command('prune').description('remove untagged images (all unused with -a) and unused layers')
+    .option('-a, --all', 'remove every image no container uses')
+    .option('-f, --force', 'do not ask (berth never asks)')
+    .action(prune);
+
+  const rmi = async (names: string[], o: { force?: boolean }) => {
+    const s = st();
+    await s.locked(() => {
+      for (const n of names) {
+        // TODO(engine): refuse while a container uses the image (unless --force) once
+        // containers exist; today there are none to use it.
+        void o.force;
+        const r = s.images.untagOrRemove(n);
+        if (r.untagged) print(`Untagged: ${parseReference(r.untagged).familiar()}\n`);
+        if (r.removed) {
+          for (const t of r.removed.repoTags) print(`Untagged: ${parseReference(t).familiar()}\n`);
+          print(`Deleted: ${r.removed.id}\n`);
+        }
+      }
+      collectGarbage(s);
+    });
+  };
+  program.command('rmi <names...>').description('remove images').option('-f, --force', 'remove even if in use').action(rmi);
+  image.command('rm <names...>').description('remove images').option('-f, --force', 'remove even if in use').action(rmi);
+
+  program.command('tag <source> <target>').description('give an image another name')
+    .action(async (source: string, target: string) => {
+      const s = st();
+      await s.locked(() => s.images.tag(source, target));
+    });
+
+  program.command('load').description('load images from a docker save or OCI archive')
+    .option('-i, --input <file>', 'the archive (default: stdin)', '-')
+    .option('-q, --quiet', 'print nothing')
+    .action(async (o: { input: string; quiet?: boolean }) => {
+      const imgs = await loadArchive(st(), o.input);
+      if (!o.quiet) {
+        for (const i of imgs) {
+          if (i.repoTags.length) for (const t of i.repoTags) print(`Loaded image: ${parseReference(t).familiar()}\n`);
+          else print(`Loaded image ID: ${i.id}\n`);
+        }
+      }
+    });
+
+  program.command('save <images...>').description('write images to an archive')
+    .requiredOption('-o, --output <file>', 'the archive to write')
+    .addOption(new Option('--format <format>', 'archive format').choices(['docker-archive', 'oci-archive']).default('docker-archive'))
+    .action(async (names: string[], o: { output: string; format: 'docker-archive' | 'oci-archive' }) => {
+      await saveArchive(st(), names, o.output, o.format);
+    });
+
+  program.command('import <source> [reference]').description('make an image from a root filesystem tarball (FILE, URL or -)')
+    .option('-c, --change <instruction>', 'apply a Dockerfile instruction (CMD, ENV, ...); repeatable', (v, acc: string[]) => [...acc, v], [])
+    .option('-m, --message <text>', 'a comment for the image history')
+    .action(async (source: string, reference: string | undefined, o: { change: string[]; message?: string }) => {
+      const img = await importImage(st(), source, reference, { changes: o.change, message: o.message });
+      print(`${img.id}\n`);
+    });
+
+  const system = program.command('system').description('manage berth');
+  system.command('df').description('show disk usage')
+    .action(() => {
+      const s = st();
+      const imgs = s.images.list();
+      const du = diskUsage(s);
+      print(table(['TYPE', 'TOTAL', 'ACTIVE', 'SIZE', 'RECLAIMABLE'], [
+        ['Images', String(imgs.length), '0', humanSize(du.layers + du.blobs), humanSize(du.layers + du.blobs)],
+        ['Containers', '0', '0', '0B', '0B'],
+        ['Local Volumes', '0', '0', '0B', '0B'],
+      ]));
+    });
+
+  program.command('login <registry>').description('store credentials for a registry')
+    .option('-u, --username <user>', 'user name')
+    .option('-p, --password <password>', 'password (prefer --password-stdin)')
+    .option('--password-stdin', 'read the password from stdin')
+    .action(async (registry: string, o: { username?: string; password?: string; passwordStdin?: boolean }) => {
+      let password = o.password;
+      if (o.passwordStdin) {
+        const chunks: Buffer[] = [];
+        for await (const c of process.stdin) chunks.push(c as Buffer);
+        password = Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+      }
+      if (!o.username || !password) {
+        throw new BerthError('USAGE', 'login needs --username and a password', { hint: 'berth login -u USER --password-stdin REGISTRY' });
+      }
+      const file = login(registry, o.username, password);
+      print(`Login Succeeded (credentials in ${file})\n`);
+    });
+  program.command('logout <registry>').description('remove stored credentials for a registry')
+    .action((registry: string) => {
+      print(logout(registry) ? `Removed login credentials for ${registry}\n` : `Not logged in to ${registry}\n`);
+    });
+
+  program.command('version').description('show the version').action(() => print(`berth version ${VERSION}\n`));
+
+  try {
+    if (!fs.existsSync('/proc/self')) throw new BerthError('UNSUPPORTED', 'berth needs Linux with /proc');
+    await program.parseAsync(argv, { from: 'user' });
+    return 0;
+  } catch (err) {
+    const e = err as { code?: string };
+    if (typeof e.code === 'string' && e.code.startsWith('commander.')) {
+      return ['commander.helpDisplayed', 'commander.version', 'commander.help'].includes(e.code) ? 0 : 125;
+    }
+    return reportError(PROG, err, log) === 1 ? 125 : 125;
+  }
+}
