@@ -11,6 +11,7 @@ import { commitImage, ImageConfig, layerMediaType, MEDIA } from './commit';
 import type { ImageRecord, LayerBlob } from './image-store';
 import { parseReference } from './reference';
 import type { Stores } from './stores';
+import { tmpName } from '../common/tmp';
 
 async function fileDigest(file: string): Promise<string> {
   const h = createHash('sha256');
@@ -109,7 +110,7 @@ export async function loadArchive(stores: Stores, file: string): Promise<ImageRe
   } catch (err) {
     throw wrapSystemError('ARCHIVE_INVALID', `read "${file}"`, err);
   }
-  const dir = path.join(stores.root, 'tmp', `load-${process.pid}-${Date.now()}`);
+  const dir = path.join(stores.root, 'tmp', tmpName('load'));
   fs.mkdirSync(dir, { recursive: true });
   try {
     await extractTo(input, dir, file);

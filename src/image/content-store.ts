@@ -1,12 +1,13 @@
 // The content store: `<root>/blobs/sha256/<hex>`, blobs exactly as registries serve them
 // (docs/images.md). Written by pull/load/import in the berth process under the store lock;
 // a blob is hashed while it streams to `tmp/`, and only a verified one is renamed in.
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Readable } from 'node:stream';
 import { BerthError, isErrno, wrapSystemError } from '../common/errors';
 import { isDigest } from './reference';
+import { tmpName } from '../common/tmp';
 
 export interface PutOptions {
   /** Bytes the blob must have (the descriptor's size); a longer stream is cut off early. */
@@ -101,7 +102,7 @@ export class ContentStore {
    */
   async put(expected: string, source: Readable | AsyncIterable<Buffer>, opts: PutOptions = {}): Promise<number> {
     const dest = this.path(expected);
-    const tmp = path.join(this.tmpDir, `blob-${expected.slice(7, 19)}-${randomBytes(6).toString('hex')}`);
+    const tmp = path.join(this.tmpDir, tmpName(`blob-${expected.slice(7, 19)}`));
     const hash = createHash('sha256');
     let size = 0;
     let stored = false;

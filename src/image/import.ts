@@ -11,6 +11,7 @@ import { commitImage, layerMediaType } from './commit';
 import type { ImageRecord } from './image-store';
 import { parseReference } from './reference';
 import type { Stores } from './stores';
+import { tmpName } from '../common/tmp';
 
 /**
  * Applies Dockerfile-style CHANGES (CMD, ENTRYPOINT, ENV, WORKDIR, USER, EXPOSE, LABEL,
@@ -114,7 +115,7 @@ export async function importImage(stores: Stores, source: string, ref: string | 
   // store it through the content store's verified put.
   const tmpDir = path.join(stores.root, 'tmp');
   fs.mkdirSync(tmpDir, { recursive: true });
-  const spool = path.join(tmpDir, `import-${process.pid}-${Date.now()}`);
+  const spool = path.join(tmpDir, tmpName('import'));
   const hash = createHash('sha256');
   try {
     await pipeline(input, async function* (src) {

@@ -19,11 +19,16 @@ export const DEFAULT_ROOT = '/var/lib/berth';
 
 export function openStores(root: string): Stores {
   const abs = path.resolve(root);
+  const layers = new LayerStore(abs);
   return {
     root: abs,
     content: new ContentStore(abs),
-    layers: new LayerStore(abs),
+    layers,
     images: new ImageStore(abs),
-    locked: (fn) => withLock(abs, fn),
+    // Each writer first clears what killed commands left behind (docs/images.md).
+    locked: (fn) => withLock(abs, () => {
+      layers.cleanupDebris();
+      return fn();
+    }),
   };
 }

@@ -5,13 +5,14 @@
 // A layer appears in layers/ by one rename of a complete directory (diff + layer.json)
 // from tmp/, so a reader never sees half a layer, and a killed unpack leaves only debris in
 // tmp/ that cleanupDebris() removes.
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Readable } from 'node:stream';
 import { writeFileAtomic } from '../common/atomic';
 import { BerthError, isErrno, wrapSystemError } from '../common/errors';
 import { unpackLayer } from './unpack';
+import { isDebris, tmpName } from '../common/tmp';
 
 /** layer.json */
 export interface LayerInfo {
@@ -119,7 +120,7 @@ export class LayerStore {
    */
   remove(chainID: string): void {
     const dir = this.dirOf(chainID);
-    const trash = path.join(this.tmpDir, `remove-${randomBytes(8).toString('hex')}`);
+    const trash = path.join(this.tmpDir, tmpName('remove'));
     try {
       fs.mkdirSync(this.tmpDir, { recursive: true });
       fs.renameSync(dir, trash);
@@ -131,12 +132,12 @@ export class LayerStore {
   }
 
   /**
-   * Removes what killed commands left: everything in tmp/, and directories in layers/
-   * without layer.json. Call at start-up with the store lock held (another command's
-   * unpack in progress would look like debris).
+   * Removes what killed commands left: tmp/ entries of processes that no longer run
+   * (src/common/tmp.ts), and directories in layers/ without layer.json. Safe beside
+   * concurrent commands: their entries carry live pids.
    */
   cleanupDebris(): void {
-    for (const name of readdirQuietly(this.tmpDir)) removeQuietly(path.join(this.tmpDir, name));
+    for (const name of readdirQuietly(this.tmpDir)) if (isDebris(name)) removeQuietly(path.join(this.tmpDir, name));
     for (const name of readdirQuietly(this.layersDir)) {
       const dir = path.join(this.layersDir, name);
       if (!fs.existsSync(path.join(dir, 'layer.json'))) removeQuietly(dir);
@@ -158,7 +159,7 @@ export class LayerStore {
     return this.write(() => {
       fs.mkdirSync(this.tmpDir, { recursive: true, mode: 0o700 });
       fs.mkdirSync(this.layersDir, { recursive: true, mode: 0o700 });
-      return fs.mkdtempSync(path.join(this.tmpDir, 'layer-'));
+      return fs.mkdtempSync(path.join(this.tmpDir, `${process.pid}.layer-`));
     }, this.tmpDir);
   }
 
