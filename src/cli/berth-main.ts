@@ -12,6 +12,8 @@ import { importImage } from '../image/import';
 import { pullAndCommit } from '../image/pull-image';
 import { parseReference } from '../image/reference';
 import { DEFAULT_ROOT, openStores, Stores } from '../image/stores';
+import { ContainerStore } from '../engine/containers';
+import { runContainer } from '../engine/run';
 import { progressView } from './progress';
 import { reportError } from './report-error';
 
@@ -78,8 +80,20 @@ function imageRows(images: ImageRecord[], all: boolean): string[][] {
   return rows;
 }
 
+function readEnvFile(file: string): string[] {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new BerthError('USAGE', `--env-file "${file}": ${(err as Error).message}`);
+  }
+  return text.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'))
+    .map((l) => (l.includes('=') ? l : `${l}=${process.env[l] ?? ''}`));
+}
+
 export async function main(argv: string[]): Promise<number> {
   const program = new Command(PROG);
+  let result = 0;
   let stores: Stores | undefined;
   const st = (): Stores => (stores ??= openStores(program.opts().root));
   const logger = (): Logger => {
@@ -258,17 +272,89 @@ export async function main(argv: string[]): Promise<number> {
       print(logout(registry) ? `Removed login credentials for ${registry}\n` : `Not logged in to ${registry}\n`);
     });
 
+  program.command('run <image> [command...]').description('run a command in a new container (in the foreground)')
+    .option('--rm', 'remove the container when it exits')
+    .option('--name <name>', 'the container\'s name')
+    .option('-e, --env <var>', 'set an environment variable (repeatable)', (v, acc: string[]) => [...acc, v], [])
+    .option('--env-file <file>', 'read environment variables from a file (repeatable)', (v, acc: string[]) => [...acc, v], [])
+    .option('-w, --workdir <dir>', 'working directory inside the container')
+    .option('-u, --user <user[:group]>', 'user (name or uid) and group')
+    .option('-h, --hostname <name>', 'the container\'s hostname')
+    .option('--entrypoint <cmd>', 'override the image\'s entrypoint')
+    .option('-t, --tty', 'allocate a pseudo-terminal')
+    .option('-i, --interactive', 'keep stdin open (always on in the foreground)')
+    .option('--read-only', 'mount the root filesystem read-only')
+    .option('--cap-add <cap>', 'add a capability (repeatable)', (v, acc: string[]) => [...acc, v], [])
+    .option('--cap-drop <cap>', 'drop a capability (repeatable; ALL for all)', (v, acc: string[]) => [...acc, v], [])
+    .option('--privileged', 'all capabilities, no masked paths')
+    .option('-m, --memory <bytes>', 'memory limit (512m, 1g)')
+    .option('--cpus <n>', 'CPU limit, in CPUs')
+    .option('--pids-limit <n>', 'process limit')
+    .option('-v, --volume <host:container[:ro]>', 'bind mount (repeatable)', (v, acc: string[]) => [...acc, v], [])
+    .option('--tmpfs <path[:options]>', 'tmpfs mount (repeatable)', (v, acc: string[]) => [...acc, v], [])
+    .option('-d, --detach', 'run in the background (not supported yet)')
+    .passThroughOptions()
+    .action(async (imageName: string, command: string[], o) => {
+      if (o.detach) {
+        throw new BerthError('UNSUPPORTED', 'berth run --detach is not supported yet: containers run in the foreground', {
+          hint: 'run without -d; detached containers need the per-container monitor, which is not built yet',
+        });
+      }
+      const env = [...o.envFile.flatMap((f: string) => readEnvFile(f)), ...o.env];
+      result = await runContainer(st(), {
+        image: imageName, args: command, entrypoint: o.entrypoint, env, workdir: o.workdir, user: o.user,
+        hostname: o.hostname, tty: !!o.tty, readOnly: !!o.readOnly, capAdd: o.capAdd, capDrop: o.capDrop,
+        privileged: !!o.privileged, memory: o.memory, cpus: o.cpus, pidsLimit: o.pidsLimit, volumes: o.volume,
+        tmpfs: o.tmpfs, name: o.name, rm: !!o.rm, log: logger(),
+        pull: async (n) => {
+          process.stderr.write(`Unable to find image '${n}' locally\n`);
+          await pull(n, { quiet: true });
+        },
+      });
+    });
+
+  program.command('ps').description('list containers')
+    .option('-a, --all', 'show all containers (default: running only)')
+    .option('-q, --quiet', 'print only ids')
+    .addOption(new Option('--format <format>', 'output format').choices(['table', 'json']).default('table'))
+    .action((o: { all?: boolean; quiet?: boolean; format?: string }) => {
+      const list = new ContainerStore(st().root).list().filter((c) => o.all || c.state.status === 'running');
+      if (o.quiet) return print(list.map((c) => c.id.slice(0, 12) + '\n').join(''));
+      if (o.format === 'json') return print(JSON.stringify(list, null, 2) + '\n');
+      print(table(['CONTAINER ID', 'IMAGE', 'COMMAND', 'CREATED', 'STATUS', 'NAMES'], list.map((c) => [
+        c.id.slice(0, 12), c.image, JSON.stringify(c.command.join(' ').slice(0, 20)), ago(c.created),
+        c.state.status === 'exited' ? `Exited (${c.state.exitCode}) ${ago(c.state.finishedAt ?? c.created)}` : 'Up', c.name,
+      ])));
+    });
+
+  program.command('rm <containers...>').description('remove containers')
+    .option('-f, --force', 'remove running containers too (not supported yet)')
+    .action((refs: string[]) => {
+      const cs = new ContainerStore(st().root);
+      for (const ref of refs) {
+        const c = cs.resolve(ref);
+        if (c.state.status === 'running') {
+          throw new BerthError('CONTAINER_RUNNING', `container "${c.name}" is running`, { hint: 'stop it first' });
+        }
+        cs.remove(c);
+        print(`${ref}\n`);
+      }
+    });
+
   program.command('version').description('show the version').action(() => print(`berth version ${VERSION}\n`));
 
   try {
     if (!fs.existsSync('/proc/self')) throw new BerthError('UNSUPPORTED', 'berth needs Linux with /proc');
     await program.parseAsync(argv, { from: 'user' });
-    return 0;
+    return result;
   } catch (err) {
     const e = err as { code?: string };
     if (typeof e.code === 'string' && e.code.startsWith('commander.')) {
       return ['commander.helpDisplayed', 'commander.version', 'commander.help'].includes(e.code) ? 0 : 125;
     }
-    return reportError(PROG, err, log) === 1 ? 125 : 125;
+    // Docker's convention: 125 when berth itself failed, 126/127 when the command could
+    // not be invoked or found.
+    const code = reportError(PROG, err, log);
+    return code === 126 || code === 127 ? code : 125;
   }
 }

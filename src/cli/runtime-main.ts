@@ -8,9 +8,9 @@ import { Level, Logger } from '../common/log';
 import { makeContext, RuntimeContext } from '../runtime/context';
 import { create } from '../runtime/create';
 import { defaultSpec, features } from '../runtime/default-spec';
-import { deleteContainer, destroy } from '../runtime/delete';
+import { deleteContainer } from '../runtime/delete';
 import { exec } from '../runtime/exec';
-import { nativeError } from '../runtime/native';
+import { runForeground } from '../runtime/run';
 import { list, pids, psTable, setPaused, state } from '../runtime/inspect';
 import { kill } from '../runtime/kill';
 import { start } from '../runtime/start';
@@ -95,42 +95,17 @@ export async function main(argv: string[]): Promise<number> {
     .option('--preserve-fds <n>', 'pass fds 3..3+N-1 to the container', int, 0)
     .action(async (id: string, o) => {
       const ctx = context(program);
-      const { rec, init } = await create(ctx, { id, bundle: o.bundle, pidFile: o.pidFile, consoleSocket: o.consoleSocket,
-        noPivot: o.pivot === false, preserveFds: o.preserveFds, foreground: !o.detach });
+      const createOpts = { id, bundle: o.bundle, pidFile: o.pidFile, consoleSocket: o.consoleSocket,
+        noPivot: o.pivot === false, preserveFds: o.preserveFds };
       if (o.detach) {
+        const { init } = await create(ctx, createOpts);
         init.close();
         start(ctx, id);
         return;
       }
-      const exited = new Promise<number>((resolve) => init.child.on('exit', (code) => resolve(code ?? 255)));
-      const forward = (sig: NodeJS.Signals) => {
-        try {
-          process.kill(rec.pid!, sig);
-        } catch {
-          // already gone
-        }
-      };
-      const sigs: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'];
-      for (const s of sigs) process.on(s, forward);
-      try {
-        start(ctx, id);
-      } catch (err) {
-        destroy(ctx, rec, { runPoststop: true });
-        throw err;
-      }
-      // Errors after start (a failed setuid or chdir) still arrive on the sync socket.
-      let late: BerthError | undefined;
-      for (let m = await init.next(); m !== null; m = await init.next()) {
-        if (m.type === 'error') late = nativeError(m, id);
-      }
-      init.close(false);
-      result = await exited;
-      if (late) {
-        process.stderr.write(`${PROG}: ${late.message}\n`);
-        result = late.exitCode ?? 127;
-      }
-      for (const s of sigs) process.off(s, forward);
-      if (!o.keep) destroy(ctx, rec, { runPoststop: true });
+      const r = await runForeground(ctx, createOpts, !!o.keep);
+      if (r.late) process.stderr.write(`${PROG}: ${r.late.message}\n`);
+      result = r.status;
     });
 
   program.command('state <id>').description('print the OCI state of a container as JSON')

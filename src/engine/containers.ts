@@ -1,0 +1,127 @@
+// Containers as the engine records them: <root>/containers/<id>/container.json (written
+// atomically), and unique names as <root>/names/<name> files created with O_EXCL, so two
+// concurrent `berth run --name x` cannot both win. Node host process.
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { writeFileAtomic } from '../common/atomic';
+import { BerthError, isErrno } from '../common/errors';
+
+export interface ContainerRecord {
+  id: string;
+  name: string;
+  image: string;
+  imageId: string;
+  command: string[];
+  created: string;
+  state: {
+    status: 'created' | 'running' | 'exited';
+    pid: number;
+    exitCode: number;
+    oomKilled: boolean;
+    startedAt?: string;
+    finishedAt?: string;
+  };
+  autoRemove: boolean;
+}
+
+const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
+const ADJECTIVES = ['brave', 'calm', 'eager', 'fond', 'gentle', 'happy', 'jolly', 'keen', 'lucid', 'merry', 'nimble',
+  'proud', 'quiet', 'sharp', 'sunny', 'tidy', 'vivid', 'witty', 'zesty', 'bold'];
+const NOUNS = ['anchor', 'barge', 'buoy', 'cabin', 'canal', 'cargo', 'dock', 'ferry', 'harbor', 'hull', 'jetty', 'keel',
+  'lock', 'mast', 'pier', 'quay', 'raft', 'sail', 'tide', 'wharf'];
+
+export class ContainerStore {
+  readonly dir: string;
+  readonly namesDir: string;
+
+  constructor(readonly root: string) {
+    this.dir = path.join(root, 'containers');
+    this.namesDir = path.join(root, 'names');
+  }
+
+  path(id: string, ...rest: string[]): string {
+    return path.join(this.dir, id, ...rest);
+  }
+
+  /**
+   * Makes a new container directory and claims its name (generated when absent).
+   * @throws BerthError CONTAINER_NAME_IN_USE, CONTAINER_NAME_INVALID
+   */
+  create(name: string | undefined): { id: string; name: string } {
+    fs.mkdirSync(this.dir, { recursive: true });
+    fs.mkdirSync(this.namesDir, { recursive: true });
+    const id = randomBytes(32).toString('hex');
+    if (name !== undefined && !NAME_RE.test(name)) {
+      throw new BerthError('CONTAINER_NAME_INVALID', `container name "${name}" is not valid`, {
+        hint: 'use letters, digits, "_", "." and "-", starting with a letter or digit',
+      });
+    }
+    for (let attempt = 0; ; attempt++) {
+      const n = name ?? `${ADJECTIVES[randomBytes(1)[0] % 20]}_${NOUNS[randomBytes(1)[0] % 20]}${attempt > 5 ? attempt : ''}`;
+      try {
+        fs.writeFileSync(path.join(this.namesDir, n), id, { flag: 'wx' });
+        fs.mkdirSync(this.path(id), { mode: 0o700 });
+        return { id, name: n };
+      } catch (err) {
+        if (!isErrno(err, 'EEXIST')) throw err;
+        if (name !== undefined) {
+          const owner = fs.readFileSync(path.join(this.namesDir, n), 'utf8').slice(0, 12);
+          throw new BerthError('CONTAINER_NAME_IN_USE', `the name "${n}" is already used by container ${owner}`, {
+            hint: `remove that container (berth rm ${n}) or choose another --name`,
+          });
+        }
+      }
+    }
+  }
+
+  write(rec: ContainerRecord): void {
+    writeFileAtomic(this.path(rec.id, 'container.json'), JSON.stringify(rec, null, 1), 0o600, false);
+  }
+
+  read(id: string): ContainerRecord {
+    return JSON.parse(fs.readFileSync(this.path(id, 'container.json'), 'utf8')) as ContainerRecord;
+  }
+
+  list(): ContainerRecord[] {
+    const out: ContainerRecord[] = [];
+    for (const id of fs.existsSync(this.dir) ? fs.readdirSync(this.dir) : []) {
+      try {
+        out.push(this.read(id));
+      } catch {
+        // being created or removed right now
+      }
+    }
+    return out.sort((a, b) => b.created.localeCompare(a.created));
+  }
+
+  /**
+   * Finds a container by full name, full id, or unique id prefix.
+   * @throws BerthError CONTAINER_NOT_FOUND, CONTAINER_AMBIGUOUS
+   */
+  resolve(ref: string): ContainerRecord {
+    try {
+      const id = fs.readFileSync(path.join(this.namesDir, ref), 'utf8');
+      return this.read(id);
+    } catch {
+      // not a name
+    }
+    const hits = /^[0-9a-f]+$/.test(ref) ? this.list().filter((c) => c.id.startsWith(ref)) : [];
+    if (hits.length > 1) {
+      throw new BerthError('CONTAINER_AMBIGUOUS', `"${ref}" matches ${hits.length} containers`, { hint: 'give more of the id, or the name' });
+    }
+    if (!hits.length) {
+      throw new BerthError('CONTAINER_NOT_FOUND', `no such container: "${ref}"`, { hint: 'list containers with `berth ps -a`' });
+    }
+    return hits[0];
+  }
+
+  remove(rec: Pick<ContainerRecord, 'id' | 'name'>): void {
+    fs.rmSync(this.path(rec.id), { recursive: true, force: true });
+    try {
+      if (fs.readFileSync(path.join(this.namesDir, rec.name), 'utf8') === rec.id) fs.rmSync(path.join(this.namesDir, rec.name));
+    } catch {
+      // already gone
+    }
+  }
+}

@@ -1,0 +1,87 @@
+// `berth run` in the foreground: image -> overlay root filesystem -> config.json -> the
+// OCI runtime (in process) -> exit status, then cleanup (everything with --rm). Detached
+// containers need the per-container monitor (native/monitor), not built yet.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { Logger } from '../common/log';
+import { ImageConfig } from '../image/commit';
+import type { Stores } from '../image/stores';
+import { makeContext } from '../runtime/context';
+import { runForeground } from '../runtime/run';
+import { mountOverlay, unmountOverlay } from '../storage/overlay';
+import { ContainerRecord, ContainerStore } from './containers';
+import { buildSpec, RunOptions } from './spec';
+
+export interface EngineRunOptions extends RunOptions {
+  name?: string;
+  rm: boolean;
+  /** Called when the image is not local: pulls it (cli/ shows progress). */
+  pull: (name: string) => Promise<void>;
+  log: Logger;
+}
+
+function etcFiles(dir: string, hostname: string): [string, string][] {
+  const hosts = path.join(dir, 'hosts');
+  fs.writeFileSync(hosts, `127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t${hostname}\n`);
+  const hn = path.join(dir, 'hostname');
+  fs.writeFileSync(hn, `${hostname}\n`);
+  // No network yet but lo (issue: networking): name resolution has nowhere to go, and an
+  // empty resolv.conf says so rather than pointing at a server that cannot be reached.
+  const resolv = path.join(dir, 'resolv.conf');
+  fs.writeFileSync(resolv, '# berth: this container has no network yet (only lo)\n');
+  return [['/etc/hosts', hosts], ['/etc/hostname', hn], ['/etc/resolv.conf', resolv]];
+}
+
+/**
+ * Runs a container in the foreground and returns Docker's exit status: the process's own,
+ * 128+n for signal n, 126/127 when it cannot be executed.
+ * @throws BerthError (exit 125 in cli/) for anything that fails before the process runs
+ */
+export async function runContainer(stores: Stores, opts: EngineRunOptions): Promise<number> {
+  let img = stores.images.find(opts.image);
+  if (!img) {
+    await opts.pull(opts.image);
+    img = stores.images.resolve(opts.image);
+  }
+  const config = stores.content.readJSON<ImageConfig>(img.configDigest).config as Record<string, any> | undefined;
+  const containers = new ContainerStore(stores.root);
+  const { id, name } = containers.create(opts.name);
+  const dir = containers.path(id);
+  const rootfs = path.join(dir, 'rootfs');
+  let mounted = false;
+  let rec: ContainerRecord | undefined;
+  try {
+    for (const d of ['upper', 'work', 'rootfs']) fs.mkdirSync(path.join(dir, d));
+    const lowers = [...img.layers].reverse().map((c) => stores.layers.path(c));
+    mountOverlay(lowers, path.join(dir, 'upper'), path.join(dir, 'work'), rootfs);
+    mounted = true;
+    const hostname = opts.hostname ?? id.slice(0, 12);
+    const spec = buildSpec({ id, rootfs, image: config ?? {}, opts, etcFiles: etcFiles(dir, hostname) });
+    fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(spec, null, 1));
+    rec = {
+      id, name, image: opts.image, imageId: img.id, command: spec.process!.args!, created: new Date().toISOString(),
+      state: { status: 'created', pid: 0, exitCode: 0, oomKilled: false }, autoRemove: opts.rm,
+    };
+    containers.write(rec);
+
+    const ctx = makeContext(path.join(stores.root, 'runtime'), opts.log);
+    const r = await runForeground(ctx, { id, bundle: dir }, false, (pid) => {
+      rec!.state = { ...rec!.state, status: 'running', pid, startedAt: new Date().toISOString() };
+      containers.write(rec!);
+    });
+    if (r.late) process.stderr.write(`berth: ${r.late.message}\n`);
+    rec.state = { ...rec.state, status: 'exited', pid: 0, exitCode: r.status, finishedAt: new Date().toISOString() };
+    containers.write(rec);
+    return r.status;
+  } finally {
+    if (mounted) {
+      try {
+        unmountOverlay(rootfs);
+      } catch (err) {
+        opts.log.warn(`root filesystem of ${id.slice(0, 12)} stays mounted: ${(err as Error).message}`, { path: rootfs });
+      }
+    }
+    // A failed run leaves nothing; --rm removes the container once it exited.
+    if (opts.rm || !rec || rec.state.status !== 'exited') containers.remove({ id, name });
+  }
+}

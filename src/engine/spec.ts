@@ -1,0 +1,228 @@
+// The OCI config.json the engine writes for a container: the image's config (Entrypoint,
+// Cmd, Env, WorkingDir, User) overridden by `berth run` flags, with Docker's defaults for
+// capabilities, masked paths and namespaces. engine/ -> runtime/ contract (DESIGN.md).
+import * as fs from 'node:fs';
+import { BerthError } from '../common/errors';
+import { native } from '../common/native';
+import { CAPABILITIES } from '../runtime/capabilities';
+import { MASKED_PATHS, READONLY_PATHS } from '../runtime/default-spec';
+import type { Mount, Spec } from '../runtime/spec';
+
+/** Docker's default capability set (moby's oci/caps/defaults.go lists the same 14). */
+export const DEFAULT_CAPS = ['CAP_CHOWN', 'CAP_DAC_OVERRIDE', 'CAP_FSETID', 'CAP_FOWNER', 'CAP_MKNOD', 'CAP_NET_RAW',
+  'CAP_SETGID', 'CAP_SETUID', 'CAP_SETFCAP', 'CAP_SETPCAP', 'CAP_NET_BIND_SERVICE', 'CAP_SYS_CHROOT', 'CAP_KILL',
+  'CAP_AUDIT_WRITE'];
+const DEFAULT_PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+export interface RunOptions {
+  image: string;
+  args: string[];
+  entrypoint?: string;
+  env: string[];
+  workdir?: string;
+  user?: string;
+  hostname?: string;
+  tty: boolean;
+  readOnly: boolean;
+  capAdd: string[];
+  capDrop: string[];
+  privileged: boolean;
+  memory?: string;
+  cpus?: string;
+  pidsLimit?: string;
+  volumes: string[];
+  tmpfs: string[];
+}
+
+export interface ImageConfigFields {
+  Entrypoint?: string[] | null;
+  Cmd?: string[] | null;
+  Env?: string[] | null;
+  WorkingDir?: string;
+  User?: string;
+}
+
+/** "512m", "1g", "1024" -> bytes. @throws BerthError USAGE */
+export function parseBytes(flag: string, v: string): number {
+  const m = /^(\d+(?:\.\d+)?)([bkmg]?)b?$/i.exec(v.trim());
+  if (!m) throw new BerthError('USAGE', `${flag} "${v}" is not a size`, { hint: 'use a number with an optional unit: 512m, 2g, 65536k' });
+  const mult = { '': 1, b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[m[2].toLowerCase() as '' | 'b' | 'k' | 'm' | 'g'];
+  return Math.floor(Number(m[1]) * mult);
+}
+
+function capName(c: string): string {
+  const up = c.toUpperCase();
+  return up === 'ALL' ? up : up.startsWith('CAP_') ? up : `CAP_${up}`;
+}
+
+/** Docker's rule: start from the defaults (or all), drop, then add. */
+export function capabilities(opts: Pick<RunOptions, 'capAdd' | 'capDrop' | 'privileged'>): string[] {
+  for (const c of [...opts.capAdd, ...opts.capDrop].map(capName)) {
+    if (c !== 'ALL' && !CAPABILITIES.includes(c)) {
+      throw new BerthError('USAGE', `unknown capability "${c}"`, { hint: 'names look like NET_ADMIN or CAP_NET_ADMIN (see capabilities(7))' });
+    }
+  }
+  if (opts.privileged) return [...CAPABILITIES];
+  const drop = opts.capDrop.map(capName);
+  const add = opts.capAdd.map(capName);
+  let caps = drop.includes('ALL') ? [] : DEFAULT_CAPS.filter((c) => !drop.includes(c));
+  caps = add.includes('ALL') ? [...CAPABILITIES] : [...new Set([...caps, ...add])];
+  return caps;
+}
+
+/** Reads ROOTFS/PATH without following a symlink out of ROOTFS; undefined if absent. */
+function readInRoot(rootfs: string, file: string): string | undefined {
+  const dirfd = fs.openSync(rootfs, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+  try {
+    const fd = native().openat2(dirfd, file, fs.constants.O_RDONLY);
+    try {
+      return fs.readFileSync(fd, 'utf8');
+    } finally {
+      fs.closeSync(fd);
+    }
+  } catch {
+    return undefined;
+  } finally {
+    fs.closeSync(dirfd);
+  }
+}
+
+/**
+ * Resolves USER ("name", "uid", "name:group", "uid:gid") against the image's own
+ * /etc/passwd and /etc/group, as Docker does.
+ * @throws BerthError USER_NOT_FOUND
+ */
+export function resolveUser(rootfs: string, user: string | undefined): { uid: number; gid: number; additionalGids: number[] } {
+  if (!user) return { uid: 0, gid: 0, additionalGids: [] };
+  const [u, g] = user.split(':');
+  const passwd = (readInRoot(rootfs, '/etc/passwd') ?? '').split('\n').map((l) => l.split(':'));
+  const groups = (readInRoot(rootfs, '/etc/group') ?? '').split('\n').map((l) => l.split(':'));
+  let uid: number;
+  let gid = 0;
+  let name: string | undefined;
+  if (/^\d+$/.test(u)) {
+    uid = Number(u);
+    const row = passwd.find((p) => p[2] === u);
+    if (row) {
+      gid = Number(row[3]);
+      name = row[0];
+    }
+  } else {
+    const row = passwd.find((p) => p[0] === u);
+    if (!row) {
+      throw new BerthError('USER_NOT_FOUND', `user "${u}" is not in the image's /etc/passwd`, { hint: 'give a numeric uid, or a user the image has' });
+    }
+    uid = Number(row[2]);
+    gid = Number(row[3]);
+    name = u;
+  }
+  if (g !== undefined) {
+    if (/^\d+$/.test(g)) gid = Number(g);
+    else {
+      const row = groups.find((r) => r[0] === g);
+      if (!row) throw new BerthError('USER_NOT_FOUND', `group "${g}" is not in the image's /etc/group`);
+      gid = Number(row[2]);
+    }
+  }
+  const additionalGids = name ? groups.filter((r) => (r[3] ?? '').split(',').includes(name!)).map((r) => Number(r[2])).filter((x) => x !== gid) : [];
+  return { uid, gid, additionalGids };
+}
+
+function parseVolume(v: string): Mount {
+  const parts = v.split(':');
+  const [src, dst, mode] = parts;
+  if (parts.length < 2 || parts.length > 3 || !src || !dst) {
+    throw new BerthError('USAGE', `-v "${v}" must be HOST-PATH:CONTAINER-PATH[:ro|rw]`);
+  }
+  if (!src.startsWith('/')) {
+    throw new BerthError('USAGE', `-v "${v}": the host path "${src}" must be absolute`, {
+      hint: 'named volumes are not supported yet; give an absolute host path, e.g. -v "$PWD/data:/data"',
+    });
+  }
+  if (!dst.startsWith('/')) throw new BerthError('USAGE', `-v "${v}": the container path "${dst}" must be absolute`);
+  if (mode && mode !== 'ro' && mode !== 'rw') throw new BerthError('USAGE', `-v "${v}": mode must be ro or rw`);
+  if (!fs.existsSync(src)) {
+    throw new BerthError('USAGE', `-v "${v}": the host path "${src}" does not exist`, { hint: 'create it first' });
+  }
+  return { destination: dst, type: 'bind', source: src, options: ['rbind', 'rprivate', ...(mode === 'ro' ? ['ro'] : [])] };
+}
+
+export interface SpecInput {
+  id: string;
+  rootfs: string;
+  image: ImageConfigFields;
+  opts: RunOptions;
+  /** Files generated for the container: [container path, host path]. */
+  etcFiles: [string, string][];
+}
+
+/** @throws BerthError USAGE, USER_NOT_FOUND, RUN_NO_COMMAND */
+export function buildSpec(input: SpecInput): Spec {
+  const { opts, image } = input;
+  const entrypoint = opts.entrypoint !== undefined ? (opts.entrypoint ? [opts.entrypoint] : []) : image.Entrypoint ?? [];
+  const cmd = opts.args.length ? opts.args : opts.entrypoint !== undefined ? [] : image.Cmd ?? [];
+  const args = [...entrypoint, ...cmd];
+  if (!args.length) {
+    throw new BerthError('RUN_NO_COMMAND', `image "${opts.image}" has no command, and none was given`, {
+      hint: `berth run ${opts.image} COMMAND [ARG...]`,
+    });
+  }
+  const hostname = opts.hostname ?? input.id.slice(0, 12);
+  const env = new Map<string, string>();
+  for (const e of [DEFAULT_PATH, `HOSTNAME=${hostname}`, ...(opts.tty ? ['TERM=xterm'] : []), ...(image.Env ?? []), ...opts.env]) {
+    const i = e.indexOf('=');
+    if (i <= 0) throw new BerthError('USAGE', `environment variable "${e}" must be NAME=VALUE`);
+    env.set(e.slice(0, i), e.slice(i + 1));
+  }
+  const user = resolveUser(input.rootfs, opts.user ?? image.User);
+  const caps = capabilities(opts);
+
+  const mounts: Mount[] = [
+    { destination: '/proc', type: 'proc', source: 'proc', options: ['nosuid', 'noexec', 'nodev'] },
+    { destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k'] },
+    { destination: '/dev/pts', type: 'devpts', source: 'devpts', options: ['nosuid', 'noexec', 'newinstance', 'ptmxmode=0666', 'mode=0620', 'gid=5'] },
+    { destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'noexec', 'nodev', 'mode=1777', 'size=65536k'] },
+    { destination: '/dev/mqueue', type: 'mqueue', source: 'mqueue', options: ['nosuid', 'noexec', 'nodev'] },
+    { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', opts.privileged ? 'rw' : 'ro'] },
+    { destination: '/sys/fs/cgroup', type: 'cgroup', source: 'cgroup', options: ['nosuid', 'noexec', 'nodev', 'relatime', opts.privileged ? 'rw' : 'ro'] },
+    ...input.etcFiles.map(([dst, src]): Mount => ({ destination: dst, type: 'bind', source: src, options: ['rbind', 'rprivate'] })),
+    ...opts.tmpfs.map((t): Mount => {
+      const [dst, o] = t.split(':');
+      if (!dst.startsWith('/')) throw new BerthError('USAGE', `--tmpfs "${t}": the path must be absolute`);
+      return { destination: dst, type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev', ...(o ? o.split(',') : ['noexec'])] };
+    }),
+    ...opts.volumes.map(parseVolume),
+  ];
+
+  const resources: NonNullable<NonNullable<Spec['linux']>['resources']> = { devices: [{ allow: false, access: 'rwm' }] };
+  if (opts.memory) resources.memory = { limit: parseBytes('--memory', opts.memory) };
+  if (opts.pidsLimit) {
+    if (!/^-?\d+$/.test(opts.pidsLimit)) throw new BerthError('USAGE', `--pids-limit "${opts.pidsLimit}" is not a number`);
+    resources.pids = { limit: Number(opts.pidsLimit) };
+  }
+  if (opts.cpus) {
+    const n = Number(opts.cpus);
+    if (!(n > 0)) throw new BerthError('USAGE', `--cpus "${opts.cpus}" must be a positive number`);
+    resources.cpu = { quota: Math.round(n * 100000), period: 100000 };
+  }
+
+  return {
+    ociVersion: '1.0.2',
+    process: {
+      terminal: opts.tty, user, args, env: [...env].map(([k, v]) => `${k}=${v}`),
+      cwd: opts.workdir ?? (image.WorkingDir || '/'),
+      capabilities: { bounding: caps, effective: caps, permitted: caps },
+      noNewPrivileges: false,
+    },
+    root: { path: input.rootfs, readonly: opts.readOnly },
+    hostname,
+    mounts,
+    linux: {
+      namespaces: [{ type: 'pid' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }, { type: 'network' }, { type: 'cgroup' }],
+      cgroupsPath: `/berth/${input.id}`,
+      resources,
+      maskedPaths: opts.privileged ? [] : MASKED_PATHS,
+      readonlyPaths: opts.privileged ? [] : READONLY_PATHS,
+    },
+  };
+}

@@ -1,0 +1,112 @@
+// `berth run` (foreground) from the embedded busybox image: what isolation means, shown on
+// real containers, and the exit statuses and errors users rely on.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { requires, TOP } from '../helpers';
+
+const BERTH = path.join(TOP, 'bin', 'berth');
+const skip = requires('root');
+
+describe('berth run', { skip, concurrency: 2 }, () => {
+  let dir: string;
+  let root: string;
+  const berth = (args: string[]) => {
+    const r = spawnSync(BERTH, ['--root', root, ...args], { encoding: 'utf8', timeout: 60_000 });
+    return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+  };
+
+  before(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-test-run-'));
+    root = path.join(dir, 'root');
+    const r = spawnSync('bash', [path.join(TOP, 'scripts', 'make-busybox-image.sh'), root], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+  });
+  after(() => {
+    const mounts = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes(dir));
+    fs.rmSync(dir, { recursive: true, force: true });
+    assert.deepEqual(mounts, []);
+  });
+
+  it('runs the command as PID 1, and ps shows only the container', () => {
+    const r = berth(['run', '--rm', 'busybox', 'sh', '-c', 'echo $$; ps -o pid,args | wc -l']);
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(r.stdout.trim().split('\n'), ['1', '4']); // header, sh, ps, wc
+  });
+
+  it('has its own hostname, /proc and mount table', () => {
+    const hostMounts = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').length;
+    const r = berth(['run', '--rm', '--hostname', 'inside', '--cap-add', 'SYS_ADMIN', 'busybox', 'sh', '-c',
+      `hostname; grep -c ' /proc proc ' /proc/mounts; test -e /proc/${process.pid} && echo host-visible || echo host-hidden; ` +
+      'mount -t tmpfs marker-run /mnt && echo mounted']);
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(r.stdout.trim().split('\n'), ['inside', '1', 'host-hidden', 'mounted']);
+    assert.doesNotMatch(fs.readFileSync('/proc/self/mountinfo', 'utf8'), /marker-run/);
+    assert.ok(Math.abs(fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').length - hostMounts) < 3);
+  });
+
+  it('cannot kill a host process', () => {
+    const r = berth(['run', '--rm', 'busybox', 'sh', '-c', `kill -9 ${process.pid} 2>&1 || echo refused`]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /refused/);
+  });
+
+  it('writes land in the container\'s upper dir, never in the image layer', () => {
+    const layers = path.join(root, 'layers');
+    const layer = fs.readdirSync(layers)[0];
+    const r = berth(['run', '--name', 'writer', 'busybox', 'sh', '-c', 'echo changed > /etc/motd; rm /bin/vi; echo ok']);
+    assert.equal(r.status, 0, r.stderr);
+    const [c] = JSON.parse(berth(['ps', '-a', '--format', 'json']).stdout).filter((x: any) => x.name === 'writer');
+    const upper = path.join(root, 'containers', c.id, 'upper');
+    assert.equal(fs.readFileSync(path.join(upper, 'etc', 'motd'), 'utf8'), 'changed\n');
+    // The deletion is a whiteout (a 0:0 character device) in upper; the layer keeps vi.
+    const wh = fs.lstatSync(path.join(upper, 'bin', 'vi'));
+    assert.ok(wh.isCharacterDevice() && wh.rdev === 0);
+    assert.ok(fs.lstatSync(path.join(layers, layer, 'diff', 'bin', 'vi')).isSymbolicLink());
+    assert.equal(fs.existsSync(path.join(layers, layer, 'diff', 'etc', 'motd')), false);
+    // Another container from the same image sees none of it.
+    const other = berth(['run', '--rm', 'busybox', 'sh', '-c', 'cat /etc/motd 2>/dev/null || echo no-motd; test -e /bin/vi && echo has-vi']);
+    assert.deepEqual(other.stdout.trim().split('\n'), ['no-motd', 'has-vi']);
+    assert.equal(berth(['rm', 'writer']).status, 0);
+    assert.equal(fs.existsSync(path.join(root, 'containers', c.id)), false);
+  });
+
+  it('uses Docker\'s exit statuses', () => {
+    assert.equal(berth(['run', '--rm', 'busybox', 'sh', '-c', 'exit 42']).status, 42);
+    assert.equal(berth(['run', '--rm', 'busybox', 'sh', '-c', 'kill -KILL $$; sleep 1; exit 0']).status, 0); // PID 1 ignores it
+    assert.equal(berth(['run', '--rm', 'busybox', 'sh', '-c', 'sh -c "kill -TERM \\$\\$"; echo $?']).stdout.trim(), '143');
+    const missing = berth(['run', '--rm', 'busybox', 'no-such-command']);
+    assert.equal(missing.status, 127);
+    assert.match(missing.stderr, /executable "no-such-command" not found/);
+    const notExec = berth(['run', '--rm', 'busybox', '/etc/passwd']);
+    assert.equal(notExec.status, 126, notExec.stderr);
+  });
+
+  it('applies -e, -w, -u and the image\'s config', () => {
+    const r = berth(['run', '--rm', '-e', 'FOO=bar', '-w', '/tmp', '-u', 'nobody', 'busybox', 'sh', '-c', 'echo $FOO; pwd; id -u']);
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(r.stdout.trim().split('\n'), ['bar', '/tmp', '65534']);
+    // No command: the image's CMD (sh) reads stdin.
+    const cmd = spawnSync(BERTH, ['--root', root, 'run', '--rm', 'busybox'], { input: 'echo from-stdin\n', encoding: 'utf8' });
+    assert.equal(cmd.stdout.trim(), 'from-stdin');
+  });
+
+  it('refuses bad input with exit 125 and leaves nothing', () => {
+    const before = fs.readdirSync(path.join(root, 'containers')).length;
+    for (const [args, msg] of [
+      [['run', '--rm', 'no-such-image-here:v9'], /no-such-image-here/],
+      [['run', '--rm', '--memory', 'lots', 'busybox', 'true'], /--memory "lots" is not a size/],
+      [['run', '--rm', '-v', 'relative:/data', 'busybox', 'true'], /host path "relative" must be absolute/],
+      [['run', '--rm', '-u', 'nosuchuser', 'busybox', 'true'], /user "nosuchuser" is not in the image's \/etc\/passwd/],
+      [['run', '--rm', '--cap-add', 'BOGUS', 'busybox', 'true'], /unknown capability "CAP_BOGUS"/],
+    ] as [string[], RegExp][]) {
+      const r = berth(args);
+      assert.equal(r.status, 125, `${args.join(' ')}: ${r.stderr}`);
+      assert.match(r.stderr, msg);
+    }
+    assert.equal(fs.readdirSync(path.join(root, 'containers')).length, before);
+  });
+});
