@@ -167,8 +167,9 @@ export async function main(argv: string[]): Promise<number> {
     const s = st();
     const removed = await s.locked(() => {
       const gone: string[] = [];
+      const inUse = new Set(new ContainerStore(s.root).list().map((c) => c.imageId));
       for (const img of s.images.list()) {
-        if (img.repoTags.length === 0 || o.all) {
+        if ((img.repoTags.length === 0 || o.all) && !inUse.has(img.id)) {
           s.images.remove(img.id);
           gone.push(img.id);
         }
@@ -185,11 +186,23 @@ export async function main(argv: string[]): Promise<number> {
 
   const rmi = async (names: string[], o: { force?: boolean }) => {
     const s = st();
+    const containers = new ContainerStore(s.root);
     await s.locked(() => {
       for (const n of names) {
-        // TODO(engine): refuse while a container uses the image (unless --force) once
-        // containers exist; today there are none to use it.
-        void o.force;
+        const img = s.images.resolve(n);
+        const users = containers.list().filter((c) => c.imageId === img.id);
+        if (users.length && !o.force) {
+          throw new BerthError('IMAGE_IN_USE', `image "${n}" is used by container ${users.map((c) => `"${c.name}"`).join(', ')}`, {
+            hint: `remove the container first (berth rm ${users[0].name}), or use rmi --force to untag the image`,
+          });
+        }
+        if (users.length) {
+          // As Docker's: --force takes the names away, and the image stays until its
+          // containers are gone.
+          s.images.untagAll(img.id);
+          for (const t of img.repoTags) print(`Untagged: ${parseReference(t).familiar()}\n`);
+          continue;
+        }
         const r = s.images.untagOrRemove(n);
         if (r.untagged) print(`Untagged: ${parseReference(r.untagged).familiar()}\n`);
         if (r.removed) {

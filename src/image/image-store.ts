@@ -157,6 +157,13 @@ export class ImageStore {
     return options.find((o) => rec.repoTags.includes(o));
   }
 
+  /** Takes every name from the image with ID; the record stays, as <none>. */
+  untagAll(id: string): void {
+    const idx = this.load();
+    if (idx.images[id]) idx.images[id].repoTags = [];
+    this.save(idx);
+  }
+
   remove(id: string): void {
     const idx = this.load();
     delete idx.images[id];

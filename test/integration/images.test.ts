@@ -100,6 +100,24 @@ describe('images', { skip }, () => {
     }
   });
 
+  it('loads archives that skopeo copy wrote', { skip: requires('skopeo') }, () => {
+    const ours = path.join(dir, 'save-docker-archive.tar');
+    const orig = JSON.parse(berth(['image', 'inspect', 'busybox']).stdout)[0];
+    for (const dest of ['oci-archive', 'docker-archive']) {
+      const file = path.join(dir, `skopeo-${dest}.tar`);
+      const c = spawnSync('skopeo', ['copy', '--quiet', `docker-archive:${ours}`, `${dest}:${file}:localhost/skopeo-copied:v1`], { encoding: 'utf8' });
+      assert.equal(c.status, 0, c.stderr);
+      const root5 = path.join(dir, `root-skopeo-${dest}`);
+      const l = spawnSync(BERTH, ['--root', root5, 'load', '-i', file], { encoding: 'utf8' });
+      assert.equal(l.status, 0, l.stderr);
+      assert.match(l.stdout, /Loaded image: localhost\/skopeo-copied:v1/);
+      // skopeo may rewrite the config when it converts formats: compare what it describes.
+      const [info] = JSON.parse(spawnSync(BERTH, ['--root', root5, 'image', 'inspect', 'localhost/skopeo-copied:v1'], { encoding: 'utf8' }).stdout);
+      assert.deepEqual(info.RootFS.Layers, orig.RootFS.Layers);
+      assert.deepEqual(info.Config.Cmd, orig.Config.Cmd);
+    }
+  });
+
   it('loads what podman saved, and podman loads what berth saved', { skip: requires('podman') }, () => {
     const p = path.join(dir, 'podman');
     const podman = (args: string[]) => spawnSync('podman', ['--root', `${p}/s`, '--runroot', `${p}/r`, '--tmpdir', `${p}/t`,

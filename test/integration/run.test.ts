@@ -70,6 +70,10 @@ describe('berth run', { skip, concurrency: 2 }, () => {
     // Another container from the same image sees none of it.
     const other = berth(['run', '--rm', 'busybox', 'sh', '-c', 'cat /etc/motd 2>/dev/null || echo no-motd; test -e /bin/vi && echo has-vi']);
     assert.deepEqual(other.stdout.trim().split('\n'), ['no-motd', 'has-vi']);
+    // The image cannot go while a container uses it; --force only takes its names.
+    const rmi = berth(['rmi', 'busybox']);
+    assert.equal(rmi.status, 125);
+    assert.match(rmi.stderr, /image "busybox" is used by container "writer"/);
     assert.equal(berth(['rm', 'writer']).status, 0);
     assert.equal(fs.existsSync(path.join(root, 'containers', c.id)), false);
   });

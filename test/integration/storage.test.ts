@@ -12,7 +12,8 @@ import { native } from '../../src/common/native';
 import { chainIDOf, LayerStore } from '../../src/storage/layer-store';
 import { mountOverlay, unmountOverlay } from '../../src/storage/overlay';
 import { describeTree, hardlinkGroups, mountsUnder, streamOf, tarOf, type TarEntry } from '../layer-fixtures';
-import { requires } from '../helpers';
+import { requires, TOP } from '../helpers';
+import { push, startRegistry, stopRegistry } from '../registry-fixtures';
 
 const has = (cmd: string) => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
 const skip = requires('root');
@@ -147,6 +148,29 @@ describe('layers made by umoci and GNU tar, compared with umoci unpack', {
     for (const [rel, node] of theirs) assert.deepEqual(ours.get(rel), node, rel);
     assert.deepEqual(hardlinkGroups(merged, ours), hardlinkGroups(reference, theirs));
     assert.deepEqual(hardlinkGroups(merged, ours), [['bin/prog', 'bin/prog-link']]);
+  });
+
+  it('pulled from a registry by `berth pull`, merges into the same tree as umoci unpack', {
+    skip: ['docker-registry', 'skopeo'].find((c) => !has(c)) && 'needs docker-registry and skopeo',
+  }, async () => {
+    const reg = await startRegistry(s.dir, 'reg');
+    try {
+      push(path.join(s.dir, 'img'), 'v3', `${reg.host}/umoci/img:v3`);
+      const root = path.join(s.dir, 'berth-root');
+      const berth = path.join(TOP, 'bin', 'berth');
+      const r = spawnSync(berth, ['--root', root, 'pull', '-q', `${reg.host}/umoci/img:v3`], { encoding: 'utf8' });
+      assert.equal(r.status, 0, r.stderr);
+      const index = JSON.parse(fs.readFileSync(path.join(root, 'images.json'), 'utf8'));
+      const [img] = Object.values(index.images) as { layers: string[] }[];
+      const pulled = new LayerStore(root);
+      const m = s.mount(img.layers.map((c) => pulled.path(c)).reverse(), 'pulled').merged;
+      const ours = describeTree(m);
+      const theirs = describeTree(reference);
+      assert.deepEqual([...ours.keys()].sort(), [...theirs.keys()].sort());
+      for (const [rel, node] of theirs) assert.deepEqual(ours.get(rel), node, rel);
+    } finally {
+      await stopRegistry(reg);
+    }
   });
 
   it('keeps regular files\' mtimes', () => {
