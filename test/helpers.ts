@@ -89,6 +89,25 @@ export class TestEnv {
     return fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes(this.dir));
   }
 
+  /**
+   * Cleans up, then fails if a container cgroup or a mount was left behind. With
+   * DELETECONTAINERS false, containers still recorded count as left behind too.
+   */
+  cleanupAndCheck(deleteContainers = true): void {
+    if (deleteContainers) for (const id of fs.existsSync(this.root) ? fs.readdirSync(this.root) : []) this.rt(['delete', '--force', id]);
+    const cgroups = this.leftoverCgroups();
+    const mounts = this.leftoverMounts();
+    this.cleanup();
+    if (cgroups.length || mounts.length) {
+      throw new Error(`left behind: cgroups ${JSON.stringify(cgroups)}, mounts ${JSON.stringify(mounts)}`);
+    }
+  }
+
+  /** Fails if the runtime state of container ID still exists. */
+  assertNoState(id: string): void {
+    if (fs.existsSync(path.join(this.root, id))) throw new Error(`state of "${id}" was left behind`);
+  }
+
   cleanup(): void {
     for (const id of fs.existsSync(this.root) ? fs.readdirSync(this.root) : []) this.rt(['delete', '--force', id]);
     for (const h of fs.readdirSync('/sys/fs/cgroup')) {

@@ -13,23 +13,14 @@ describe('bad input', { skip }, () => {
   before(() => {
     env = new TestEnv('errors');
   });
-  after(() => {
-    const cgroups = env.leftoverCgroups();
-    const mounts = env.leftoverMounts();
-    env.cleanup();
-    assert.deepEqual(cgroups, []);
-    assert.deepEqual(mounts, []);
-  });
+  after(() => env.cleanupAndCheck());
 
-  const assertNoState = (id: string) => {
-    assert.equal(fs.existsSync(path.join(env.root, id)), false, `state of "${id}" was left behind`);
-  };
 
   it('refuses a missing bundle', () => {
     const r = env.rt(['create', '--bundle', path.join(env.dir, 'nope'), 'c1']);
     assert.equal(r.status, 1);
     assert.match(r.stderr, /bundle directory ".*nope" does not exist/);
-    assertNoState('c1');
+    env.assertNoState('c1');
   });
 
   it('refuses invalid JSON and says where', () => {
@@ -38,7 +29,7 @@ describe('bad input', { skip }, () => {
     const r = env.rt(['create', '--bundle', b, 'badjson']);
     assert.equal(r.status, 1);
     assert.match(r.stderr, /config\.json" is not valid JSON: .* at line 3, column \d+/);
-    assertNoState('badjson');
+    env.assertNoState('badjson');
   });
 
   it('refuses a schema violation and names the field', () => {
@@ -48,7 +39,7 @@ describe('bad input', { skip }, () => {
     const r = env.rt(['create', '--bundle', b, 'schema']);
     assert.equal(r.status, 1);
     assert.match(r.stderr, /does not match the OCI runtime-spec schema: process\.user\.uid must be integer/);
-    assertNoState('schema');
+    env.assertNoState('schema');
   });
 
   it('refuses a field it cannot honour, naming it', () => {
@@ -58,7 +49,7 @@ describe('bad input', { skip }, () => {
     const r = env.rt(['create', '--bundle', b, 'unsup']);
     assert.equal(r.status, 1);
     assert.match(r.stderr, /config\.json field process\.apparmorProfile is not supported/);
-    assertNoState('unsup');
+    env.assertNoState('unsup');
   });
 
   it('refuses a missing root filesystem', () => {
@@ -67,7 +58,7 @@ describe('bad input', { skip }, () => {
     const r = env.rt(['create', '--bundle', b, 'noroot']);
     assert.equal(r.status, 1);
     assert.match(r.stderr, /root filesystem ".*noroot\/rootfs" does not exist/);
-    assertNoState('noroot');
+    env.assertNoState('noroot');
   });
 
   it('refuses a command that is not in the image, and cleans up', () => {
@@ -77,7 +68,7 @@ describe('bad input', { skip }, () => {
     const r = env.rt(['create', '--bundle', b, 'nocmd']);
     assert.equal(r.status, 1);
     assert.match(r.stderr, /executable "no-such-command" not found in \$PATH inside the container/);
-    assertNoState('nocmd');
+    env.assertNoState('nocmd');
   });
 
   it('refuses an id that exists already, and keeps the first container', () => {
@@ -103,7 +94,7 @@ describe('bad input', { skip }, () => {
     assert.equal(del.status, 1);
     assert.match(del.stderr, /cannot delete container "dup": it is running/);
     assert.equal(env.rt(['delete', '--force', 'dup']).status, 0);
-    assertNoState('dup');
+    env.assertNoState('dup');
   });
 
   it('refuses unknown containers and invalid ids', () => {
@@ -122,6 +113,6 @@ describe('bad input', { skip }, () => {
     const r = env.rt(['create', '--bundle', b, 'bindsrc']);
     assert.equal(r.status, 1);
     assert.match(r.stderr, /bind mount source "\/nonexistent\/berth" for \/data does not exist/);
-    assertNoState('bindsrc');
+    env.assertNoState('bindsrc');
   });
 });

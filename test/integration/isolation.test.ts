@@ -14,14 +14,8 @@ describe('isolation', { skip, concurrency: 2 }, () => {
     // The user namespace test's root (host uid 200000) must reach its rootfs.
     fs.chmodSync(env.dir, 0o755);
   });
-  after(() => {
-    // Every test above deleted its container: nothing of theirs may be left.
-    const mounts = env.leftoverMounts();
-    const cgroups = env.leftoverCgroups();
-    env.cleanup();
-    assert.deepEqual(mounts, []);
-    assert.deepEqual(cgroups, []);
-  });
+  // Every test above deleted its container: nothing of theirs may be left.
+  after(() => env.cleanupAndCheck(false));
 
   const runIn = (name: string, script: string, edit?: (c: any) => void) => {
     const b = env.bundle(name, (c) => {

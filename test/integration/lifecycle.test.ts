@@ -13,11 +13,7 @@ describe('lifecycle', { skip, concurrency: 2 }, () => {
   before(() => {
     env = new TestEnv('lifecycle');
   });
-  after(() => {
-    const cgroups = env.leftoverCgroups();
-    env.cleanup();
-    assert.deepEqual(cgroups, []);
-  });
+  after(() => env.cleanupAndCheck());
 
   const status = (id: string) => JSON.parse(env.rt(['state', id]).stdout).status;
 

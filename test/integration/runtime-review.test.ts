@@ -15,18 +15,8 @@ describe('runtime review regressions', { skip }, () => {
   before(() => {
     env = new TestEnv('review');
   });
-  after(() => {
-    for (const id of fs.existsSync(env.root) ? fs.readdirSync(env.root) : []) env.rt(['delete', '--force', id]);
-    const cgroups = env.leftoverCgroups();
-    const mounts = env.leftoverMounts();
-    env.cleanup();
-    assert.deepEqual(cgroups, []);
-    assert.deepEqual(mounts, []);
-  });
+  after(() => env.cleanupAndCheck());
 
-  const assertNoState = (id: string) => {
-    assert.equal(fs.existsSync(path.join(env.root, id)), false, `state of "${id}" was left behind`);
-  };
 
   it('refuses a cgroupsPath that another container is using, and leaves that container alone', () => {
     const a = env.bundle('cgowner', (c) => {
@@ -42,7 +32,7 @@ describe('runtime review regressions', { skip }, () => {
     const r = env.rt(['create', '--bundle', b, 'cgsquat']);
     assert.equal(r.status, 1);
     assert.match(r.stderr, /cgroup .*\/cgowner already has processes in it/);
-    assertNoState('cgsquat');
+    env.assertNoState('cgsquat');
     assert.equal(JSON.parse(env.rt(['state', 'cgowner']).stdout).status, 'running');
     assert.equal(env.rt(['delete', '--force', 'cgowner']).status, 0);
   });
@@ -60,7 +50,7 @@ describe('runtime review regressions', { skip }, () => {
     const r = spawnSync(RUNTIME, ['--root', env.root, 'run', '--bundle', b, 'relbind'], { cwd: elsewhere, encoding: 'utf8' });
     assert.equal(r.status, 0, r.stderr);
     assert.equal(r.stdout, 'from the bundle\n');
-    assertNoState('relbind');
+    env.assertNoState('relbind');
   });
 
   it('refuses a mount onto the container\'s root, spelled out or through an image symlink', () => {
@@ -70,7 +60,7 @@ describe('runtime review regressions', { skip }, () => {
     const r = env.rt(['create', '--bundle', b, 'slashdst']);
     assert.equal(r.status, 1);
     assert.match(r.stderr, /mounts\[\d+\]\.destination "\/proc\/\.\.\/\.\." is the container's root directory/);
-    assertNoState('slashdst');
+    env.assertNoState('slashdst');
 
     const l = env.bundle('slashlink', (c) => {
       c.mounts.push({ destination: '/data', type: 'tmpfs', source: 'tmpfs' });
@@ -79,7 +69,7 @@ describe('runtime review regressions', { skip }, () => {
     const s = env.rt(['create', '--bundle', l, 'slashlink']);
     assert.equal(s.status, 1);
     assert.match(s.stderr, /refused: mount onto the container's root directory through \/data/);
-    assertNoState('slashlink');
+    env.assertNoState('slashlink');
   });
 
   it('runs a process without process.user as root instead of crashing', () => {
@@ -104,7 +94,7 @@ describe('runtime review regressions', { skip }, () => {
       assert.equal(r.status, 1, id);
       assert.match(r.stderr, want);
       assert.ok(r.stderr.length < 500, `${id}: message is ${r.stderr.length} bytes`);
-      assertNoState(id);
+      env.assertNoState(id);
     }
   });
 
@@ -155,7 +145,7 @@ describe('runtime review regressions', { skip }, () => {
     });
     const r = env.rt(['run', '--bundle', b, 'hookstdin']);
     assert.equal(r.status, 0, r.stderr);
-    assertNoState('hookstdin');
+    env.assertNoState('hookstdin');
     const f = env.bundle('hookfalse', (c) => {
       c.annotations = { big: 'x'.repeat(256 * 1024) };
       c.hooks = { createRuntime: [{ path: '/bin/false' }] };
@@ -163,7 +153,7 @@ describe('runtime review regressions', { skip }, () => {
     const bad = env.rt(['create', '--bundle', f, 'hookfalse']);
     assert.equal(bad.status, 1);
     assert.match(bad.stderr, /createRuntime hook \/bin\/false failed: exit status 1/);
-    assertNoState('hookfalse');
+    env.assertNoState('hookfalse');
   });
 
   it('runs berth-init from a sealed in-memory copy, so /proc/PID/exe cannot reach the host binary', () => {
