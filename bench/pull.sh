@@ -2,29 +2,29 @@
 # Times pulling AND unpacking one image from a loopback docker-registry with
 #   berth:         bin/berth --root R pull --tls-verify=false 127.0.0.1:PORT/bench/IMG:v1
 #   skopeo+umoci:  skopeo copy docker://... oci:L:v1 && umoci unpack --image L:v1 B
-# side by side in one hyperfine run per image (a small and a large one), and prints mean
-# times and the ratio berth / (skopeo+umoci). Then measures berth pull's peak memory
-# (max RSS, /usr/bin/time -f %M) on both images, to show whether it stays flat as the
-# image grows.
+# side by side in one hyperfine run per image (a small and a large one; fresh R, L and B
+# every run), and prints mean times and the ratio berth / (skopeo+umoci). It also reports
+# peak memory (max RSS, /usr/bin/time -f %M) of berth pull on both images, to show whether
+# it stays flat as the image grows.
 #
 # Usage (as root, from any directory):  bench/pull.sh                      # ~3 minutes
-# Environment: RUNS_SMALL (default 10), RUNS_LARGE (default 5), WARMUP (default 1),
-#              MEM_RUNS (default 3), BENCH_JSON_DIR=DIR to keep hyperfine's JSON exports.
+# Environment: RUNS_SMALL (default 10), RUNS_LARGE (default 4), WARMUP (default 0; each
+#              command has already run once per image in the preflight),
+#              BENCH_JSON_DIR=DIR to keep hyperfine's JSON exports (small.json, large.json).
 # Needs: hyperfine skopeo umoci docker-registry node (./setup.sh installs them), berth
 # built; /usr/bin/time (Debian package `time`) for the memory part, skipped without it.
 set -euo pipefail
 
 REPO=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)
 RUNS_SMALL=${RUNS_SMALL:-10}
-RUNS_LARGE=${RUNS_LARGE:-5}
-WARMUP=${WARMUP:-1}
-MEM_RUNS=${MEM_RUNS:-3}
+RUNS_LARGE=${RUNS_LARGE:-4}
+WARMUP=${WARMUP:-0}
 BERTH=$REPO/bin/berth
 GNU_TIME=/usr/bin/time
 
 die() { echo "pull: $*" >&2; exit 1; }
 
-[ "$(id -u)" -eq 0 ] || die "must run as root (berth and umoci unpack create files owned by other users, devices, xattrs)"
+[ "$(id -u)" -eq 0 ] || die "must run as root (berth pull and umoci unpack restore file owners, modes and xattrs)"
 for t in hyperfine skopeo umoci docker-registry node; do
   command -v "$t" >/dev/null || die "'$t' not found; run $REPO/setup.sh"
 done
@@ -166,13 +166,25 @@ image_size() {
 mb() { awk -v b="$1" 'BEGIN { printf "%.1f MB", b / 1e6 }'; }
 
 # ---- the commands -------------------------------------------------------------------------
+# With /usr/bin/time, every tool in the timed commands runs under `time -f %M -a -o FILE`,
+# which appends its peak RSS (KiB) to FILE: the memory figures come from the very runs that
+# are timed, and both sides pay the same ~1 ms for the wrapper.
+MEM=0
+[ -x "$GNU_TIME" ] && MEM=1
+mkdir -p "$TMP/rss"
+rss_wrap() { # name: the prefix that records the peak RSS of the command after it in rss/NAME
+  [ "$MEM" = 1 ] && printf '%q -f %%M -a -o %q ' "$GNU_TIME" "$TMP/rss/$1"
+  return 0
+}
 ref() { echo "127.0.0.1:$PORT/bench/$1:v1"; }
 berth_cmd() { # image
-  printf 'exec %q --root %q pull --tls-verify=false %q' "$BERTH" "$W/root" "$(ref "$1")"
+  printf 'exec %s%q --root %q pull --tls-verify=false %q' "$(rss_wrap "berth-$1")" \
+    "$BERTH" "$W/root" "$(ref "$1")"
 }
 skopeo_umoci_cmd() { # image
-  printf '%q copy --src-tls-verify=false %q %q && exec %q unpack --image %q %q' \
-    "$SKOPEO" "docker://$(ref "$1")" "oci:$W/layout:v1" "$UMOCI" "$W/layout:v1" "$W/bundle"
+  printf '%s%q copy --src-tls-verify=false %q %q && exec %s%q unpack --image %q %q' \
+    "$(rss_wrap "skopeo-$1")" "$SKOPEO" "docker://$(ref "$1")" "oci:$W/layout:v1" \
+    "$(rss_wrap "umoci-$1")" "$UMOCI" "$W/layout:v1" "$W/bundle"
 }
 # Before every timed run: empty per-iteration dirs, and no dirty pages left by the previous
 # run to be written back during this one.
@@ -218,6 +230,7 @@ for img in small large; do preflight "$img"; done
 echo "registry: docker-registry $(docker-registry --version 2>/dev/null | awk '{print $NF}') on 127.0.0.1:$PORT (pid $REG_PID)"
 echo "versions: berth $("$BERTH" --version), $(skopeo --version), $(umoci --version)"
 echo "NODE_EXTRA_CA_CERTS: ${NODE_EXTRA_CA_CERTS:-unset} (bin/berth keeps it for pull)"
+[ "$MEM" = 1 ] || echo "memory: $GNU_TIME is missing (Debian package 'time'), peak memory will be skipped"
 for img in small large; do
   printf '%-6s image: %d layers, %s compressed, %s in %d files unpacked\n' "$img" "${LAYERS[$img]}" \
     "$(mb "${BYTES[$img]}")" "$(mb "${UNPACKED_BYTES[$img]}")" "${UNPACKED_FILES[$img]}"
@@ -267,36 +280,40 @@ nodeq -e '
 echo
 
 # ---- peak memory ---------------------------------------------------------------------------
-if [ ! -x "$GNU_TIME" ]; then
-  echo "Peak memory: skipped, $GNU_TIME is missing (apt-get install time)."
+if [ "$MEM" = 0 ]; then
+  echo "Peak memory: skipped, $GNU_TIME is missing (Debian package 'time': apt-get install time)."
   exit 0
 fi
-# Max RSS in KiB of one run of CMD; its output is discarded.
-max_rss() { # cmd...
-  "$GNU_TIME" -f %M -o "$TMP/rss" "$@" >/dev/null 2>"$TMP/rss.err" || {
-    cat "$TMP/rss.err" >&2; die "'$*' failed while measuring memory"; }
-  tail -n 1 "$TMP/rss"
-}
-kib2mib() { awk -v k="$1" 'BEGIN { printf "%.0f", k / 1024 }'; }
-
-echo "Peak memory (max RSS, $GNU_TIME -f %M), berth pull into a fresh --root, $MEM_RUNS runs per image:"
-declare -A PEAK
-for img in small large; do
-  vals=()
-  for _ in $(seq "$MEM_RUNS"); do
-    bash -c "$PREPARE"
-    vals+=("$(max_rss "$BERTH" --root "$W/root" pull --tls-verify=false "$(ref "$img")")")
-  done
-  PEAK[$img]=$(printf '%s\n' "${vals[@]}" | sort -n | tail -n 1)
-  list=$(for v in "${vals[@]}"; do printf '%s ' "$(kib2mib "$v")"; done)
-  printf '  %-30s max %4s MiB   (each run: %sMiB)\n' "$img image ($(mb "${BYTES[$img]}"))" \
-    "$(kib2mib "${PEAK[$img]}")" "$list"
+# The floor: berth's CLI started the way pull starts it (same launcher, same
+# NODE_EXTRA_CA_CERTS), printing pull's help.
+for _ in 1 2 3; do
+  "$GNU_TIME" -f %M -a -o "$TMP/rss/floor" "$BERTH" --root "$W/root" pull --help >/dev/null
 done
-grow=$(awk -v a="${PEAK[small]}" -v b="${PEAK[large]}" 'BEGIN { printf "%+.0f MiB (%+.0f%%)", (b - a) / 1024, (b - a) * 100 / a }')
-imgx=$(awk -v a="${BYTES[small]}" -v b="${BYTES[large]}" 'BEGIN { printf "%.0fx", b / a }')
-echo "  large vs small: $grow, for an image ${imgx} as big"
-echo "For reference, one run each on the large image:"
-bash -c "$PREPARE"
-s=$(max_rss "$SKOPEO" copy --src-tls-verify=false "docker://$(ref large)" "oci:$W/layout:v1")
-u=$(max_rss "$UMOCI" unpack --image "$W/layout:v1" "$W/bundle")
-printf '  %-30s max %4s MiB\n' "skopeo copy" "$(kib2mib "$s")" "umoci unpack" "$(kib2mib "$u")"
+# min median max n of the KiB values in rss/NAME (lines that are numbers only).
+stats() {
+  grep -E '^[0-9]+$' "$TMP/rss/$1" | sort -n |
+    awk '{ v[NR] = $1 } END { printf "%.0f %.0f %.0f %d\n", v[1] / 1024, v[int((NR + 1) / 2)] / 1024, v[NR] / 1024, NR }'
+}
+echo "Peak memory (max RSS from $GNU_TIME -f %M, MiB; every run above, the preflight one included):"
+printf '  %-36s%6s%8s%6s%5s\n' "" min median max runs
+row() { # label name
+  local min med max n
+  read -r min med max n < <(stats "$2")
+  printf '  %-36s%6s%8s%6s%5s\n' "$1" "$min" "$med" "$max" "$n"
+}
+row "berth pull --help (start-up floor)" floor
+for img in small large; do
+  row "berth pull ($img, $(mb "${BYTES[$img]}"))" "berth-$img"
+done
+for img in small large; do
+  row "  skopeo copy ($img)" "skopeo-$img"
+  row "  umoci unpack ($img)" "umoci-$img"
+done
+read -r _ _ s _ < <(stats berth-small)
+read -r _ _ l _ < <(stats berth-large)
+read -r _ _ f _ < <(stats floor)
+echo
+awk -v s="$s" -v l="$l" -v f="$f" -v bs="${BYTES[small]}" -v bl="${BYTES[large]}" 'BEGIN {
+  printf "berth pull, max RSS large vs small: %+d MiB (%+.0f%%) for an image %.0fx as big (%+.0f MB);\n",
+    l - s, (l - s) * 100 / s, bl / bs, (bl - bs) / 1e6
+  printf "above the start-up floor: %d MiB (small) -> %d MiB (large).\n", s - f, l - f }'
