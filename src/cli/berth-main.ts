@@ -1,5 +1,5 @@
 // bin/berth: the Docker-style command line. This file only parses flags and prints;
-// the work is in image/ and storage/ (and engine/ once it exists).
+// the work is in image/, storage/ and engine/.
 import * as fs from 'node:fs';
 import { Command, Option } from 'commander';
 import { BerthError } from '../common/errors';
@@ -10,10 +10,17 @@ import { collectGarbage, diskUsage } from '../image/gc';
 import type { ImageRecord } from '../image/image-store';
 import { importImage } from '../image/import';
 import { pullAndCommit } from '../image/pull-image';
+import { RegistryClient } from '../image/registry';
 import { parseReference } from '../image/reference';
 import { DEFAULT_ROOT, openStores, Stores } from '../image/stores';
-import { ContainerStore } from '../engine/containers';
-import { runContainer } from '../engine/run';
+import { ContainerRecord, ContainerStore } from '../engine/containers';
+import { createDetached, runDetached, startContainer } from '../engine/detached';
+import { inspectContainer } from '../engine/inspect';
+import {
+  cleanupContainer, killContainer, listContainers, removeContainer, resolveContainer, stopContainer, waitContainer,
+} from '../engine/lifecycle';
+import { parseSince, readLogs } from '../engine/logs';
+import { EngineRunOptions, runContainer } from '../engine/run';
 import { progressView } from './progress';
 import { reportError } from './report-error';
 
@@ -228,9 +235,9 @@ export async function main(argv: string[]): Promise<number> {
     .action(async (o: { input: string; quiet?: boolean }) => {
       const imgs = await loadArchive(st(), o.input);
       if (!o.quiet) {
-        for (const i of imgs) {
-          if (i.repoTags.length) for (const t of i.repoTags) print(`Loaded image: ${parseReference(t).familiar()}\n`);
-          else print(`Loaded image ID: ${i.id}\n`);
+        for (const { image, tags } of imgs) {
+          if (tags.length) for (const t of tags) print(`Loaded image: ${parseReference(t).familiar()}\n`);
+          else print(`Loaded image ID: ${image.id}\n`);
         }
       }
     });
@@ -267,7 +274,8 @@ export async function main(argv: string[]): Promise<number> {
     .option('-u, --username <user>', 'user name')
     .option('-p, --password <password>', 'password (prefer --password-stdin)')
     .option('--password-stdin', 'read the password from stdin')
-    .action(async (registry: string, o: { username?: string; password?: string; passwordStdin?: boolean }) => {
+    .option('--tls-verify <bool>', 'require HTTPS (false allows plain HTTP)', 'true')
+    .action(async (registry: string, o: { username?: string; password?: string; passwordStdin?: boolean; tlsVerify?: string }) => {
       let password = o.password;
       if (o.passwordStdin) {
         const chunks: Buffer[] = [];
@@ -277,6 +285,10 @@ export async function main(argv: string[]): Promise<number> {
       if (!o.username || !password) {
         throw new BerthError('USAGE', 'login needs --username and a password', { hint: 'berth login -u USER --password-stdin REGISTRY' });
       }
+      // Ask the registry first, with these credentials only, as `docker login` does.
+      const creds = { username: o.username, password };
+      const client = new RegistryClient({ tlsVerify: o.tlsVerify !== 'false', credentials: () => creds, log: logger() });
+      await client.checkAuth(parseReference(`${registry}/berth-login-check`));
       const file = login(registry, o.username, password);
       print(`Login Succeeded (credentials in ${file})\n`);
     });
@@ -285,7 +297,7 @@ export async function main(argv: string[]): Promise<number> {
       print(logout(registry) ? `Removed login credentials for ${registry}\n` : `Not logged in to ${registry}\n`);
     });
 
-  program.command('run <image> [command...]').description('run a command in a new container (in the foreground)')
+  const runOptions = (c: Command) => c
     .option('--rm', 'remove the container when it exits')
     .option('--name <name>', 'the container\'s name')
     .option('-e, --env <var>', 'set an environment variable (repeatable)', (v, acc: string[]) => [...acc, v], [])
@@ -305,53 +317,131 @@ export async function main(argv: string[]): Promise<number> {
     .option('--pids-limit <n>', 'process limit')
     .option('-v, --volume <host:container[:ro]>', 'bind mount (repeatable)', (v, acc: string[]) => [...acc, v], [])
     .option('--tmpfs <path[:options]>', 'tmpfs mount (repeatable)', (v, acc: string[]) => [...acc, v], [])
-    .option('-d, --detach', 'run in the background (not supported yet)')
-    .passThroughOptions()
+    .passThroughOptions();
+  const engineRunOptions = (imageName: string, command: string[], o: any): EngineRunOptions => ({
+    image: imageName, args: command, entrypoint: o.entrypoint, env: [...o.envFile.flatMap((f: string) => readEnvFile(f)), ...o.env],
+    workdir: o.workdir, user: o.user, hostname: o.hostname, tty: !!o.tty, readOnly: !!o.readOnly, capAdd: o.capAdd,
+    capDrop: o.capDrop, privileged: !!o.privileged, memory: o.memory, cpus: o.cpus, pidsLimit: o.pidsLimit, volumes: o.volume,
+    tmpfs: o.tmpfs, name: o.name, rm: !!o.rm, interactive: !!o.interactive, log: logger(),
+    pull: async (n) => {
+      process.stderr.write(`Unable to find image '${n}' locally\n`);
+      await pull(n, { quiet: true });
+    },
+  });
+
+  runOptions(program.command('run <image> [command...]').description('run a command in a new container')
+    .option('-d, --detach', 'run in the background and print the container id'))
     .action(async (imageName: string, command: string[], o) => {
+      const opts = engineRunOptions(imageName, command, o);
       if (o.detach) {
-        throw new BerthError('UNSUPPORTED', 'berth run --detach is not supported yet: containers run in the foreground', {
-          hint: 'run without -d; detached containers need the per-container monitor, which is not built yet',
-        });
+        const rec = await runDetached(st(), opts);
+        print(`${rec.id}\n`);
+        return;
       }
-      const env = [...o.envFile.flatMap((f: string) => readEnvFile(f)), ...o.env];
-      result = await runContainer(st(), {
-        image: imageName, args: command, entrypoint: o.entrypoint, env, workdir: o.workdir, user: o.user,
-        hostname: o.hostname, tty: !!o.tty, readOnly: !!o.readOnly, capAdd: o.capAdd, capDrop: o.capDrop,
-        privileged: !!o.privileged, memory: o.memory, cpus: o.cpus, pidsLimit: o.pidsLimit, volumes: o.volume,
-        tmpfs: o.tmpfs, name: o.name, rm: !!o.rm, log: logger(),
-        pull: async (n) => {
-          process.stderr.write(`Unable to find image '${n}' locally\n`);
-          await pull(n, { quiet: true });
-        },
-      });
+      result = await runContainer(st(), opts);
     });
 
+  runOptions(program.command('create <image> [command...]').description('create a container to start later (berth start)'))
+    .action(async (imageName: string, command: string[], o) => {
+      const rec = await createDetached(st(), engineRunOptions(imageName, command, o));
+      print(`${rec.id}\n`);
+    });
+
+  program.command('start <containers...>').description('start created containers')
+    .action(async (refs: string[]) => {
+      for (const ref of refs) {
+        await startContainer(st().root, ref, logger());
+        print(`${ref}\n`);
+      }
+    });
+
+  const statusText = (c: ContainerRecord): string => {
+    if (c.state.status === 'exited') return `Exited (${c.state.exitCode}) ${ago(c.state.finishedAt ?? c.created)}`;
+    if (c.state.status === 'created') return 'Created';
+    const secs = Math.max(0, Math.floor((Date.now() - Date.parse(c.state.startedAt ?? c.created)) / 1000));
+    if (secs < 60) return `Up ${secs} second${secs === 1 ? '' : 's'}`;
+    return `Up ${ago(c.state.startedAt ?? c.created).replace(/ ago$/, '')}`;
+  };
   program.command('ps').description('list containers')
     .option('-a, --all', 'show all containers (default: running only)')
     .option('-q, --quiet', 'print only ids')
+    .option('--no-trunc', 'do not shorten ids and commands')
     .addOption(new Option('--format <format>', 'output format').choices(['table', 'json']).default('table'))
-    .action((o: { all?: boolean; quiet?: boolean; format?: string }) => {
-      const list = new ContainerStore(st().root).list().filter((c) => o.all || c.state.status === 'running');
-      if (o.quiet) return print(list.map((c) => c.id.slice(0, 12) + '\n').join(''));
+    .action(async (o: { all?: boolean; quiet?: boolean; format?: string; trunc: boolean }) => {
+      const list = (await listContainers(st().root, logger())).filter((c) => o.all || c.state.status === 'running');
+      const id = (c: ContainerRecord) => (o.trunc ? c.id.slice(0, 12) : c.id);
+      if (o.quiet) return print(list.map((c) => id(c) + '\n').join(''));
       if (o.format === 'json') return print(JSON.stringify(list, null, 2) + '\n');
       print(table(['CONTAINER ID', 'IMAGE', 'COMMAND', 'CREATED', 'STATUS', 'NAMES'], list.map((c) => [
-        c.id.slice(0, 12), c.image, JSON.stringify(c.command.join(' ').slice(0, 20)), ago(c.created),
-        c.state.status === 'exited' ? `Exited (${c.state.exitCode}) ${ago(c.state.finishedAt ?? c.created)}` : 'Up', c.name,
+        id(c), c.image, JSON.stringify(o.trunc ? c.command.join(' ').slice(0, 20) : c.command.join(' ')), ago(c.created),
+        statusText(c), c.name,
       ])));
     });
 
   program.command('rm <containers...>').description('remove containers')
-    .option('-f, --force', 'remove running containers too (not supported yet)')
-    .action((refs: string[]) => {
-      const cs = new ContainerStore(st().root);
+    .option('-f, --force', 'kill and remove running containers too')
+    .action(async (refs: string[], o: { force?: boolean }) => {
       for (const ref of refs) {
-        const c = cs.resolve(ref);
-        if (c.state.status === 'running') {
-          throw new BerthError('CONTAINER_RUNNING', `container "${c.name}" is running`, { hint: 'stop it first' });
-        }
-        cs.remove(c);
+        await removeContainer(st().root, ref, !!o.force, logger());
         print(`${ref}\n`);
       }
+    });
+
+  program.command('stop <containers...>').description('stop containers: the image\'s stop signal (SIGTERM), then SIGKILL')
+    .option('-t, --time <seconds>', 'seconds to wait before killing', '10')
+    .action(async (refs: string[], o: { time: string }) => {
+      const t = Number(o.time);
+      if (!(t >= 0)) throw new BerthError('USAGE', `--time "${o.time}" must be a number of seconds`);
+      for (const ref of refs) {
+        await stopContainer(st().root, ref, t, logger());
+        print(`${ref}\n`);
+      }
+    });
+
+  program.command('kill <containers...>').description('send a signal to containers')
+    .option('-s, --signal <signal>', 'the signal (name or number)', 'KILL')
+    .action(async (refs: string[], o: { signal: string }) => {
+      for (const ref of refs) {
+        await killContainer(st().root, ref, o.signal, logger());
+        print(`${ref}\n`);
+      }
+    });
+
+  program.command('wait <containers...>').description('wait for containers to exit; print their exit codes')
+    .action(async (refs: string[]) => {
+      for (const ref of refs) print(`${await waitContainer(st().root, ref, logger())}\n`);
+    });
+
+  program.command('inspect <containers...>').description('show containers as JSON')
+    .action(async (refs: string[]) => {
+      const cs = new ContainerStore(st().root);
+      const out = [];
+      for (const ref of refs) out.push(inspectContainer(cs, await resolveContainer(st().root, ref, logger())));
+      print(JSON.stringify(out, null, 2) + '\n');
+    });
+
+  program.command('logs <container>').description('show a container\'s output (containers started with -d)')
+    .option('-f, --follow', 'follow the output until the container exits')
+    .option('--tail <n>', 'only the last N lines ("all" for everything)', 'all')
+    .option('-t, --timestamps', 'prefix each line with its time')
+    .option('--since <time>', 'only output since TIME (RFC 3339, Unix seconds, or a duration: 10m)')
+    .action(async (ref: string, o: { follow?: boolean; tail: string; timestamps?: boolean; since?: string }) => {
+      if (o.tail !== 'all' && !/^\d+$/.test(o.tail)) throw new BerthError('USAGE', `--tail "${o.tail}" must be a number or "all"`);
+      await readLogs(st().root, ref, {
+        follow: !!o.follow, tail: o.tail === 'all' ? undefined : Number(o.tail),
+        since: o.since !== undefined ? parseSince(o.since) : undefined,
+        onRecord: (r) => {
+          const text = `${o.timestamps && r.lineStart ? `${r.time} ` : ''}${r.text}${r.full ? '\n' : ''}`;
+          (r.stream === 'stdout' ? process.stdout : process.stderr).write(text);
+        },
+      }, logger());
+    });
+
+  // The monitor's exit command (engine/lifecycle.ts); not for users.
+  const container = program.command('container', { hidden: true }).description('manage containers');
+  container.command('cleanup <id>', { hidden: true }).description('finish an exited detached container (internal)')
+    .action(async (id: string) => {
+      await cleanupContainer(st().root, id, logger());
     });
 
   program.command('version').description('show the version').action(() => print(`berth version ${VERSION}\n`));

@@ -15,4 +15,5 @@ export function topDir(): string {
 }
 
 export const initPath = (): string => path.join(topDir(), 'native', 'build', 'berth-init');
+export const monitorPath = (): string => path.join(topDir(), 'native', 'build', 'berth-monitor');
 export const distPath = (...parts: string[]): string => path.join(topDir(), 'dist', ...parts);

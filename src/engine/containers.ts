@@ -23,6 +23,32 @@ export interface ContainerRecord {
     finishedAt?: string;
   };
   autoRemove: boolean;
+  /** Detached containers: their monitor (native/monitor), the parent of the init. */
+  monitor?: { pid: number; startTime?: string };
+  /** What `inspect` shows as Config; absent in records of older berth versions. */
+  config?: {
+    hostname: string;
+    env: string[];
+    cmd: string[] | null;
+    entrypoint: string[] | null;
+    workingDir: string;
+    user: string;
+    tty: boolean;
+    interactive?: boolean;
+    stopSignal?: string;
+  };
+  /** What `inspect` shows as HostConfig. */
+  hostConfig?: {
+    memory: number;
+    nanoCpus: number;
+    pidsLimit: number;
+    readOnly: boolean;
+    privileged: boolean;
+    capAdd: string[];
+    capDrop: string[];
+    binds: string[];
+    tmpfs: string[];
+  };
 }
 
 const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;

@@ -1,6 +1,6 @@
 // `berth run` in the foreground: image -> overlay root filesystem -> config.json -> the
 // OCI runtime (in process) -> exit status, then cleanup (everything with --rm). Detached
-// containers need the per-container monitor (native/monitor), not built yet.
+// containers (detached.ts) share prepareContainer and run under native/monitor.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Logger } from '../common/log';
@@ -15,6 +15,8 @@ import { buildSpec, RunOptions } from './spec';
 export interface EngineRunOptions extends RunOptions {
   name?: string;
   rm: boolean;
+  /** -i: keep the container's stdin open (detached: a pipe the monitor holds). */
+  interactive?: boolean;
   /** Called when the image is not local: pulls it (cli/ shows progress). */
   pull: (name: string) => Promise<void>;
   log: Logger;
@@ -32,56 +34,103 @@ function etcFiles(dir: string, hostname: string): [string, string][] {
   return [['/etc/hosts', hosts], ['/etc/hostname', hn], ['/etc/resolv.conf', resolv]];
 }
 
+/** A container made ready to run: its directory, mounted root filesystem and config.json. */
+export interface Prepared {
+  rec: ContainerRecord;
+  dir: string;
+  rootfs: string;
+  containers: ContainerStore;
+  /** Unmounts the root filesystem and removes the container (after a failure). */
+  discard(): void;
+}
+
 /**
- * Runs a container in the foreground and returns Docker's exit status: the process's own,
- * 128+n for signal n, 126/127 when it cannot be executed.
- * @throws BerthError (exit 125 in cli/) for anything that fails before the process runs
+ * Resolves (pulling if needed) the image, claims the name, mounts the overlay root
+ * filesystem, writes config.json and the engine's record (status "created").
+ * @throws BerthError CONTAINER_NAME_*, STORAGE_*, USAGE, USER_NOT_FOUND, RUN_NO_COMMAND
  */
-export async function runContainer(stores: Stores, opts: EngineRunOptions): Promise<number> {
+export async function prepareContainer(stores: Stores, opts: EngineRunOptions): Promise<Prepared> {
   let img = stores.images.find(opts.image);
   if (!img) {
     await opts.pull(opts.image);
     img = stores.images.resolve(opts.image);
   }
-  const config = stores.content.readJSON<ImageConfig>(img.configDigest).config as Record<string, any> | undefined;
+  const config = (stores.content.readJSON<ImageConfig>(img.configDigest).config ?? {}) as Record<string, any>;
   const containers = new ContainerStore(stores.root);
   const { id, name } = containers.create(opts.name);
   const dir = containers.path(id);
   const rootfs = path.join(dir, 'rootfs');
   let mounted = false;
-  let rec: ContainerRecord | undefined;
+  const discard = () => {
+    if (mounted) {
+      try {
+        unmountOverlay(rootfs);
+      } catch (err) {
+        opts.log.warn(`root filesystem of ${id.slice(0, 12)} stays mounted: ${(err as Error).message}`, { path: rootfs });
+        return; // never remove a directory with a mount in it
+      }
+    }
+    containers.remove({ id, name });
+  };
   try {
     for (const d of ['upper', 'work', 'rootfs']) fs.mkdirSync(path.join(dir, d));
     const lowers = [...img.layers].reverse().map((c) => stores.layers.path(c));
     mountOverlay(lowers, path.join(dir, 'upper'), path.join(dir, 'work'), rootfs);
     mounted = true;
     const hostname = opts.hostname ?? id.slice(0, 12);
-    const spec = buildSpec({ id, rootfs, image: config ?? {}, opts, etcFiles: etcFiles(dir, hostname) });
+    const spec = buildSpec({ id, rootfs, image: config, opts, etcFiles: etcFiles(dir, hostname) });
     fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(spec, null, 1));
-    rec = {
+    const entrypoint = opts.entrypoint !== undefined ? (opts.entrypoint ? [opts.entrypoint] : []) : config.Entrypoint ?? null;
+    const rec: ContainerRecord = {
       id, name, image: opts.image, imageId: img.id, command: spec.process!.args!, created: new Date().toISOString(),
       state: { status: 'created', pid: 0, exitCode: 0, oomKilled: false }, autoRemove: opts.rm,
+      config: {
+        hostname, env: spec.process!.env ?? [], entrypoint: entrypoint?.length ? entrypoint : null,
+        cmd: opts.args.length ? opts.args : opts.entrypoint !== undefined ? null : config.Cmd ?? null,
+        workingDir: spec.process!.cwd, user: opts.user ?? config.User ?? '', tty: opts.tty,
+        stopSignal: typeof config.StopSignal === 'string' ? config.StopSignal : undefined,
+      },
+      hostConfig: {
+        memory: spec.linux?.resources?.memory?.limit ?? 0, nanoCpus: opts.cpus ? Math.round(Number(opts.cpus) * 1e9) : 0,
+        pidsLimit: spec.linux?.resources?.pids?.limit ?? 0, readOnly: opts.readOnly, privileged: opts.privileged,
+        capAdd: opts.capAdd, capDrop: opts.capDrop, binds: opts.volumes, tmpfs: opts.tmpfs,
+      },
     };
     containers.write(rec);
+    return { rec, dir, rootfs, containers, discard };
+  } catch (err) {
+    discard();
+    throw err;
+  }
+}
 
+/**
+ * Runs a container in the foreground and returns Docker's exit status: the process's own,
+ * 128+n for signal n, 126/127 when it cannot be executed.
+ * @throws BerthError (exit 125 in cli/) for anything that fails before the process runs
+ */
+export async function runContainer(stores: Stores, opts: EngineRunOptions): Promise<number> {
+  const { rec, dir, rootfs, containers } = await prepareContainer(stores, opts);
+  const { id, name } = rec;
+  try {
     const ctx = makeContext(path.join(stores.root, 'runtime'), opts.log);
     const r = await runForeground(ctx, { id, bundle: dir }, false, (pid) => {
-      rec!.state = { ...rec!.state, status: 'running', pid, startedAt: new Date().toISOString() };
-      containers.write(rec!);
+      rec.state = { ...rec.state, status: 'running', pid, startedAt: new Date().toISOString() };
+      containers.write(rec);
     });
     if (r.late) process.stderr.write(`berth: ${r.late.message}\n`);
     rec.state = { ...rec.state, status: 'exited', pid: 0, exitCode: r.status, finishedAt: new Date().toISOString() };
     containers.write(rec);
     return r.status;
   } finally {
-    if (mounted) {
-      try {
-        unmountOverlay(rootfs);
-      } catch (err) {
-        opts.log.warn(`root filesystem of ${id.slice(0, 12)} stays mounted: ${(err as Error).message}`, { path: rootfs });
-      }
+    let unmounted = true;
+    try {
+      unmountOverlay(rootfs);
+    } catch (err) {
+      unmounted = false;
+      opts.log.warn(`root filesystem of ${id.slice(0, 12)} stays mounted: ${(err as Error).message}`, { path: rootfs });
     }
     // A failed run leaves nothing; --rm removes the container once it exited.
-    if (opts.rm || !rec || rec.state.status !== 'exited') containers.remove({ id, name });
+    if (unmounted && (opts.rm || rec.state.status !== 'exited')) containers.remove({ id, name });
   }
 }

@@ -57,24 +57,23 @@ async function putFile(stores: Stores, file: string, digest?: string): Promise<L
   return { digest: d, size: fs.statSync(file).size, mediaType: layerMediaType(file) };
 }
 
-async function loadDocker(stores: Stores, dir: string): Promise<ImageRecord[]> {
-  const out: ImageRecord[] = [];
+async function loadDocker(stores: Stores, dir: string): Promise<Loaded[]> {
+  const out: Loaded[] = [];
   for (const entry of readJSON(path.join(dir, 'manifest.json')) as { Config: string; RepoTags?: string[]; Layers: string[] }[]) {
     const configFile = path.join(dir, path.posix.normalize(entry.Config));
     const config = readJSON(configFile) as ImageConfig;
     const cfg = await putFile(stores, configFile);
     const layers: LayerBlob[] = [];
     for (const l of entry.Layers) layers.push(await putFile(stores, path.join(dir, path.posix.normalize(l))));
-    out.push(await commitImage(stores, {
-      layers, config, configDigest: cfg.digest, repoTags: (entry.RepoTags ?? []).map((t) => parseReference(t).toString()),
-    }));
+    const tags = (entry.RepoTags ?? []).map((t) => parseReference(t).toString());
+    out.push({ image: await commitImage(stores, { layers, config, configDigest: cfg.digest, repoTags: tags }), tags });
   }
   return out;
 }
 
-async function loadOci(stores: Stores, dir: string): Promise<ImageRecord[]> {
+async function loadOci(stores: Stores, dir: string): Promise<Loaded[]> {
   const blob = (d: string) => path.join(dir, 'blobs', ...d.split(':'));
-  const out: ImageRecord[] = [];
+  const out: Loaded[] = [];
   const visit = async (desc: any, name?: string): Promise<void> => {
     const doc = readJSON(blob(desc.digest));
     await putFile(stores, blob(desc.digest), desc.digest);
@@ -90,9 +89,9 @@ async function loadOci(stores: Stores, dir: string): Promise<ImageRecord[]> {
     for (const l of doc.layers) layers.push({ ...(await putFile(stores, blob(l.digest), l.digest)), mediaType: l.mediaType });
     let tags: string[] = [];
     if (refName && /[/:]/.test(refName) && !/^[\w.-]+$/.test(refName)) tags = [parseReference(refName).toString()];
-    out.push(await commitImage(stores, {
+    out.push({ image: await commitImage(stores, {
       layers, config: readJSON(blob(doc.config.digest)), configDigest: cfg.digest, manifestDigest: desc.digest, repoTags: tags,
-    }));
+    }), tags });
   };
   for (const m of readJSON(path.join(dir, 'index.json')).manifests ?? []) await visit(m);
   return out;
@@ -102,14 +101,19 @@ async function loadOci(stores: Stores, dir: string): Promise<ImageRecord[]> {
  * Loads every image of the archive FILE ("-" for stdin).
  * @throws BerthError ARCHIVE_INVALID, ARCHIVE_HOSTILE_ENTRY, IMAGE_DIGEST_MISMATCH, LAYER_*
  */
-export async function loadArchive(stores: Stores, file: string): Promise<ImageRecord[]> {
-  let input: NodeJS.ReadableStream;
+export interface Loaded {
+  image: ImageRecord;
+  /** The names the archive gave it (the store may know it by more). */
+  tags: string[];
+}
+
+export async function loadArchive(stores: Stores, file: string): Promise<Loaded[]> {
   try {
-    input = file === '-' ? process.stdin : fs.createReadStream(file);
     if (file !== '-') fs.accessSync(file, fs.constants.R_OK);
   } catch (err) {
-    throw wrapSystemError('ARCHIVE_INVALID', `read "${file}"`, err);
+    throw wrapSystemError('ARCHIVE_INVALID', `read "${file}"`, err, 'load -i takes an archive from `save`, `docker save` or `podman save`');
   }
+  const input: NodeJS.ReadableStream = file === '-' ? process.stdin : fs.createReadStream(file);
   const dir = path.join(stores.root, 'tmp', tmpName('load'));
   fs.mkdirSync(dir, { recursive: true });
   try {
@@ -142,7 +146,21 @@ function addBuffer(pack: tar.Pack, name: string, data: string): Promise<void> {
  * @throws BerthError IMAGE_NOT_FOUND, ARCHIVE_WRITE
  */
 export async function saveArchive(stores: Stores, names: string[], out: string, format: 'docker-archive' | 'oci-archive'): Promise<void> {
-  const images = names.map((n) => ({ img: stores.images.resolve(n) }));
+  // One entry per image, named by the names asked for (an id names none), as docker save.
+  const byId = new Map<string, { img: ImageRecord; tags: string[] }>();
+  for (const n of names) {
+    const img = stores.images.resolve(n);
+    const e = byId.get(img.id) ?? { img, tags: [] };
+    const full = img.repoTags.find((t) => t === parseReference(n).toString() || t === parseReference(`localhost/${n}`).toString());
+    if (full && !/^(sha256:)?[0-9a-f]{3,64}$/.test(n) && !e.tags.includes(full)) e.tags.push(full);
+    byId.set(img.id, e);
+  }
+  const images = [...byId.values()];
+  try {
+    fs.accessSync(path.dirname(path.resolve(out)), fs.constants.W_OK);
+  } catch (err) {
+    throw wrapSystemError('ARCHIVE_WRITE', `write "${out}"`, err, 'save -o needs a directory that exists and is writable');
+  }
   const tmp = `${out}.berth-tmp-${process.pid}`;
   const pack = tar.pack();
   const done = pipeline(pack, fs.createWriteStream(tmp));
@@ -155,23 +173,23 @@ export async function saveArchive(stores: Stores, names: string[], out: string, 
     };
     if (format === 'docker-archive') {
       const manifest = [];
-      for (const { img } of images) {
+      for (const { img, tags } of images) {
         await blobEntry(img.configDigest, `${img.configDigest.slice(7)}.json`);
         const layers = [];
         for (const l of img.layerBlobs) {
           await blobEntry(l.digest, `${l.digest.slice(7)}.tar`);
           layers.push(`${l.digest.slice(7)}.tar`);
         }
-        manifest.push({ Config: `${img.configDigest.slice(7)}.json`, RepoTags: img.repoTags.map((t) => parseReference(t).familiar()), Layers: layers });
+        manifest.push({ Config: `${img.configDigest.slice(7)}.json`, RepoTags: tags.map((t) => parseReference(t).familiar()), Layers: layers });
       }
       await addBuffer(pack, 'manifest.json', JSON.stringify(manifest));
     } else {
       const manifests = [];
-      for (const { img } of images) {
+      for (const { img, tags } of images) {
         for (const d of [img.manifestDigest, img.configDigest, ...img.layerBlobs.map((l) => l.digest)]) {
           await blobEntry(d, `blobs/sha256/${d.slice(7)}`);
         }
-        const tag = img.repoTags[0];
+        const tag = tags[0];
         manifests.push({
           mediaType: stores.content.readJSON<any>(img.manifestDigest).mediaType ?? MEDIA.ociManifest,
           digest: img.manifestDigest, size: stores.content.size(img.manifestDigest),

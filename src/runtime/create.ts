@@ -13,7 +13,7 @@ import { loadConfig } from './config';
 import type { RuntimeContext } from './context';
 import { destroy } from './delete';
 import { runHooks } from './hooks';
-import { InitProcess, nativeError, startInit } from './native';
+import { InitProcess, Launcher, nativeError, startInit } from './native';
 import { ContainerRecord, ociState, pidStartTime } from './state';
 
 export interface CreateOptions {
@@ -25,6 +25,8 @@ export interface CreateOptions {
   preserveFds?: number;
   /** `run` without --detach: stage 0 stays to report the exit status. */
   foreground?: boolean;
+  /** Start berth-init under this program (native.ts Launcher), e.g. a monitor. */
+  wrap?: Launcher;
 }
 
 export interface Created {
@@ -76,7 +78,7 @@ export async function create(ctx: RuntimeContext, opts: CreateOptions): Promise<
       consoleSocket: opts.consoleSocket ? path.resolve(opts.consoleSocket) : undefined, noPivot: !!opts.noPivot,
       preserveFds: opts.preserveFds ?? 0, logLevel: ctx.log.levelNumber, warn: (m) => ctx.log.warn(m, { id: opts.id }),
     });
-    init = startInit(plan, opts.preserveFds ?? 0, ctx.log);
+    init = startInit(plan, opts.preserveFds ?? 0, ctx.log, opts.wrap);
 
     for (;;) {
       const m = await init.next();

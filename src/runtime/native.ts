@@ -3,7 +3,7 @@
 import type { ChildProcess } from 'node:child_process';
 import * as os from 'node:os';
 import type { Readable, Writable } from 'node:stream';
-import { BerthError } from '../common/errors';
+import { BerthError, errnoText } from '../common/errors';
 import type { Logger } from '../common/log';
 import { initPath } from '../common/paths';
 import type { Plan } from './plan';
@@ -21,28 +21,13 @@ export interface SyncMessage {
   msg?: string;
 }
 
-const ERRNO_TEXT: Record<string, string> = {
-  EPERM: 'operation not permitted', ENOENT: 'no such file or directory', EACCES: 'permission denied',
-  EEXIST: 'file exists', ENOTDIR: 'not a directory', EINVAL: 'invalid argument', EBUSY: 'device or resource busy',
-  ENOSPC: 'no space left on device', EXDEV: 'path escapes the root filesystem', ELOOP: 'too many levels of symbolic links',
-  ENODEV: 'no such device', ENOMEM: 'cannot allocate memory', EAGAIN: 'resource temporarily unavailable',
-  ETIMEDOUT: 'timed out', ENAMETOOLONG: 'file name too long', EROFS: 'read-only file system', ENOEXEC: 'exec format error',
-  ECONNREFUSED: 'connection refused', ENOSYS: 'function not implemented', EPIPE: 'broken pipe',
-};
-
-export function errnoText(errno: number): string {
-  if (!errno) return '';
-  const name = Object.entries(os.constants.errno).find(([, n]) => n === errno)?.[0] ?? `errno ${errno}`;
-  return `${ERRNO_TEXT[name] ?? name} (${name})`;
-}
-
 /** Turns the init's {stage, op, path, errno} record into the error the user sees. */
 export function nativeError(m: SyncMessage, id: string): BerthError {
   const context = { containerId: id, stage: m.stage, path: m.path, errno: m.errno, syscall: m.op };
   if (m.op === 'find executable in $PATH' || (m.op === 'exec' && m.errno === os.constants.errno.ENOENT)) {
     return new BerthError('RUNTIME_EXEC_NOT_FOUND',
       `executable "${m.path}" not found${m.op === 'exec' ? '' : ' in $PATH'} inside the container`, {
-        context, exitCode: 127, hint: 'check process.args[0] and the PATH in process.env',
+        context, exitCode: 127, hint: 'check the command name, and the PATH it is looked up in',
       });
   }
   if (m.op === 'exec' || (m.op === 'chdir to the process cwd')) {
@@ -65,19 +50,33 @@ export interface InitProcess {
 }
 
 /**
- * Spawns berth-init with PLAN. STDIO is the process's stdio (inherit for the caller's own);
- * PRESERVE extra fds (3..) are passed through before the plan and sync fds.
+ * A program that berth-init is started under, as `COMMAND ...ARGS INIT-PATH PLANFD SYNCFD`:
+ * it must exec (or fork and exec) those last three arguments with the two fds as it got
+ * them. It runs in a session of its own with stdio on /dev/null, so it may outlive the
+ * caller (the engine's per-container monitor is one).
  */
-export function startInit(plan: Plan, preserveFds: number, log: Logger): InitProcess {
+export interface Launcher {
+  command: string;
+  args: string[];
+}
+
+/**
+ * Spawns berth-init with PLAN, under LAUNCHER when given. Without one it shares the
+ * caller's stdio. PRESERVE extra fds (3..) are passed through before the plan and sync fds.
+ */
+export function startInit(plan: Plan, preserveFds: number, log: Logger, launcher?: Launcher): InitProcess {
   const extra: number[] = [];
   for (let i = 0; i < preserveFds; i++) extra.push(3 + i);
   const planFd = 3 + preserveFds;
   const syncFd = planFd + 1;
   // Required here, not at the top: child_process stays out of the start-up snapshot.
   const { spawn } = require('node:child_process') as typeof import('node:child_process');
-  const child = spawn(initPath(), [String(planFd), String(syncFd)], {
-    stdio: ['inherit', 'inherit', 'inherit', ...extra, 'pipe', 'pipe'],
-  });
+  const initArgs = [String(planFd), String(syncFd)];
+  const child = launcher
+    ? spawn(launcher.command, [...launcher.args, initPath(), ...initArgs], {
+      stdio: ['ignore', 'ignore', 'ignore', ...extra, 'pipe', 'pipe'], detached: true,
+    })
+    : spawn(initPath(), initArgs, { stdio: ['inherit', 'inherit', 'inherit', ...extra, 'pipe', 'pipe'] });
   const planStream = child.stdio[planFd] as Writable;
   const sync = child.stdio[syncFd] as Readable & Writable;
   log.debug('plan', { plan: plan.toString() });
@@ -115,7 +114,7 @@ export function startInit(plan: Plan, preserveFds: number, log: Logger): InitPro
   sync.on('end', () => push(null));
   sync.on('error', () => push(null));
   child.on('error', (err) => {
-    log.error('cannot start berth-init', { path: initPath(), error: err.message });
+    log.error('cannot start berth-init', { path: launcher?.command ?? initPath(), error: err.message });
     push(null);
   });
 

@@ -1,0 +1,113 @@
+// `berth create`, `berth start` and `berth run -d`: a container whose init runs under its
+// own monitor (native/monitor/berth-monitor.c), so it outlives the berth command that
+// started it. The monitor holds its stdio, writes <dir>/ctr.log (CRI format) and
+// <dir>/exit.json, then runs `berth container cleanup ID` (lifecycle.ts). Node host process.
+//
+// Order: prepare (overlay, config.json, record) -> runtime create under the monitor (the
+// runtime writes <dir>/init.pid, which the monitor waits for) -> record the init's and the
+// monitor's pids -> start -> wait for the sync socket's EOF, which reports an init that
+// failed after start (setuid, chdir) as the foreground run does.
+import { BerthError } from '../common/errors';
+import type { Logger } from '../common/log';
+import { distPath, monitorPath } from '../common/paths';
+import type { Stores } from '../image/stores';
+import { create } from '../runtime/create';
+import { InitProcess, nativeError } from '../runtime/native';
+import { start } from '../runtime/start';
+import { pidStartTime } from '../runtime/state';
+import { ContainerRecord, ContainerStore } from './containers';
+import { exitFile, isActive, logFile, pidFile, refresh, runtimeContext } from './lifecycle';
+import { EngineRunOptions, prepareContainer } from './run';
+
+/** The monitor's command line up to its "--" (berth-init and its fds follow). */
+function monitorArgs(root: string, cs: ContainerStore, id: string, opts: EngineRunOptions): string[] {
+  const exitCommand = [distPath('cli', 'berth-bin.js'), '--root', root,
+    ...(opts.log.enabled('debug') ? ['--log-level', 'debug'] : []), 'container', 'cleanup', id];
+  return [
+    '--log', logFile(cs, id), '--exit-file', exitFile(cs, id), '--pid-file', pidFile(cs, id),
+    ...(opts.interactive ? ['--stdin'] : []),
+    '--exit-command', process.execPath, ...exitCommand.flatMap((a) => ['--exit-command-arg', a]),
+    '--',
+  ];
+}
+
+async function createUnderMonitor(stores: Stores, opts: EngineRunOptions): Promise<{ rec: ContainerRecord; init: InitProcess }> {
+  if (opts.tty) {
+    throw new BerthError('UNSUPPORTED', 'a detached container cannot have a terminal (-t) yet', {
+      hint: 'leave out -t; the monitor keeps output in the log (berth logs)',
+    });
+  }
+  const prepared = await prepareContainer(stores, opts);
+  const { rec, dir, containers: cs } = prepared;
+  const ctx = runtimeContext(stores.root, opts.log);
+  let created;
+  try {
+    created = await create(ctx, {
+      id: rec.id, bundle: dir, pidFile: pidFile(cs, rec.id),
+      wrap: { command: monitorPath(), args: monitorArgs(stores.root, cs, rec.id, opts) },
+    });
+  } catch (err) {
+    prepared.discard();
+    throw err;
+  }
+  const monitorPid = created.init.child.pid!;
+  rec.monitor = { pid: monitorPid, startTime: pidStartTime(monitorPid) };
+  rec.config = { ...rec.config!, interactive: !!opts.interactive };
+  rec.state = { ...rec.state, pid: created.rec.pid! };
+  cs.write(rec);
+  return { rec, init: created.init };
+}
+
+/**
+ * `berth create`: the container exists, its init waits for `berth start`.
+ * @throws BerthError as prepareContainer and the runtime's create
+ */
+export async function createDetached(stores: Stores, opts: EngineRunOptions): Promise<ContainerRecord> {
+  const { rec, init } = await createUnderMonitor(stores, opts);
+  init.close(true);
+  return rec;
+}
+
+function startCreated(root: string, cs: ContainerStore, rec: ContainerRecord, log: Logger): ContainerRecord {
+  start(runtimeContext(root, log), rec.id);
+  rec.state = { ...rec.state, status: 'running', startedAt: new Date().toISOString() };
+  cs.write(rec);
+  return rec;
+}
+
+/**
+ * `berth run -d`: create and start; returns once the process runs.
+ * @throws BerthError as createDetached; RUNTIME_EXEC_* (exit 126/127) when the process
+ *   could not be executed after start
+ */
+export async function runDetached(stores: Stores, opts: EngineRunOptions): Promise<ContainerRecord> {
+  const { rec, init } = await createUnderMonitor(stores, opts);
+  const cs = new ContainerStore(stores.root);
+  try {
+    startCreated(stores.root, cs, rec, opts.log);
+    let late: BerthError | undefined;
+    for (let m = await init.next(); m !== null; m = await init.next()) {
+      if (m.type === 'error') late = nativeError(m, rec.id);
+    }
+    if (late) throw late;
+    return rec;
+  } finally {
+    init.close(true);
+  }
+}
+
+/**
+ * `berth start`: starts a created container; an exited one cannot start again (yet).
+ * @throws BerthError CONTAINER_NOT_FOUND, CONTAINER_NOT_CREATED
+ */
+export async function startContainer(root: string, ref: string, log: Logger): Promise<ContainerRecord> {
+  const cs = new ContainerStore(root);
+  const rec = await refresh(root, cs, cs.resolve(ref), log);
+  if (rec.state.status === 'running') return rec; // Docker: starting a running container is a no-op
+  if (!rec.monitor || !isActive(rec)) {
+    throw new BerthError('CONTAINER_NOT_CREATED', `container "${rec.name}" has exited and cannot be started again`, {
+      context: { containerId: rec.id }, hint: 'restarting is not supported yet: run a new container',
+    });
+  }
+  return startCreated(root, cs, rec, log);
+}

@@ -1,0 +1,271 @@
+// Detached containers after they start: their status (engine record + runtime state + the
+// monitor's exit file), stop, kill, wait, rm, and the cleanup once one has exited (the
+// runtime record and cgroup, the overlay mount; the whole container with --rm). Called by
+// cli/ and by `berth container cleanup`, the monitor's exit command. Node host process.
+//
+// Who finishes an exited container: the monitor's exit command, or else the first berth
+// command that looks at it (ps, inspect, logs, wait, rm, ...). Both hold the engine lock
+// (<root>/engine/lock), so it is done once.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { BerthError } from '../common/errors';
+import { withLock } from '../common/lock';
+import type { Logger } from '../common/log';
+import { parseSignal } from '../common/signals';
+import { openCgroup } from '../cgroups/driver';
+import { makeContext, RuntimeContext } from '../runtime/context';
+import { destroy } from '../runtime/delete';
+import { kill as runtimeKill } from '../runtime/kill';
+import { pidStartTime, statusOf } from '../runtime/state';
+import { unmountOverlay } from '../storage/overlay';
+import { ContainerRecord, ContainerStore } from './containers';
+
+/** What the monitor writes when the container's init exits (native/monitor). */
+export interface ExitRecord {
+  exitCode: number;
+  signal: number | null;
+  finishedAt: string;
+}
+
+export const logFile = (cs: ContainerStore, id: string): string => cs.path(id, 'ctr.log');
+export const exitFile = (cs: ContainerStore, id: string): string => cs.path(id, 'exit.json');
+export const pidFile = (cs: ContainerStore, id: string): string => cs.path(id, 'init.pid');
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export function runtimeContext(root: string, log: Logger): RuntimeContext {
+  return makeContext(path.join(root, 'runtime'), log);
+}
+
+/** Runs FN holding the engine lock; it guards records of containers that change state. */
+export function withEngineLock<T>(root: string, fn: () => Promise<T> | T): Promise<T> {
+  return withLock(path.join(root, 'engine'), fn);
+}
+
+export function readExit(cs: ContainerStore, id: string): ExitRecord | undefined {
+  try {
+    return JSON.parse(fs.readFileSync(exitFile(cs, id), 'utf8')) as ExitRecord;
+  } catch {
+    return undefined;
+  }
+}
+
+export function isMonitorAlive(rec: ContainerRecord): boolean {
+  return !!rec.monitor && pidStartTime(rec.monitor.pid) === rec.monitor.startTime;
+}
+
+/** True while REC (detached) has not been seen to exit: created, running or paused. */
+export function isActive(rec: ContainerRecord): boolean {
+  return rec.state.status !== 'exited';
+}
+
+/**
+ * Brings a detached container's record up to date: once its monitor has recorded the exit
+ * (or is gone without a word and so is the init), marks it exited and releases what it
+ * held. Call with the engine lock held. Foreground containers are left to their `run`.
+ * @throws BerthError STORAGE_UNMOUNT (the container stays marked running)
+ */
+export function finishIfExited(root: string, cs: ContainerStore, rec: ContainerRecord, log: Logger): ContainerRecord {
+  if (!rec.monitor || !isActive(rec)) return rec;
+  const ctx = runtimeContext(root, log);
+  let exit = readExit(cs, rec.id);
+  let rt;
+  try {
+    rt = ctx.state.read(rec.id);
+  } catch {
+    rt = undefined;
+  }
+  if (!exit) {
+    if (isMonitorAlive(rec)) return rec;
+    if (rt && statusOf(ctx.state, rt) !== 'stopped') return rec; // the monitor was killed, the container lives
+    // XXX: the monitor died without recording the status (killed); Docker shows 255 too.
+    exit = { exitCode: 255, signal: null, finishedAt: new Date().toISOString() };
+  }
+  let oomKilled = false;
+  if (rt) {
+    try {
+      oomKilled = rt.cgroup.dirs.length > 0 && openCgroup(rt.cgroup).oomKilled();
+    } catch {
+      // no memory controller: no OOM record
+    }
+    destroy(ctx, rt, { runPoststop: true });
+  }
+  unmountOverlay(cs.path(rec.id, 'rootfs'));
+  rec.state = { ...rec.state, status: 'exited', pid: 0, exitCode: exit.exitCode, oomKilled, finishedAt: exit.finishedAt };
+  cs.write(rec);
+  log.info('container exited', { id: rec.id, exitCode: exit.exitCode });
+  return rec;
+}
+
+/** Re-reads REC and finishes it if it has exited, under the engine lock. */
+export async function refresh(root: string, cs: ContainerStore, rec: ContainerRecord, log: Logger): Promise<ContainerRecord> {
+  if (!rec.monitor || !isActive(rec)) return rec;
+  return withEngineLock(root, () => {
+    let cur: ContainerRecord;
+    try {
+      cur = cs.read(rec.id);
+    } catch {
+      return rec; // removed meanwhile
+    }
+    return finishIfExited(root, cs, cur, log);
+  });
+}
+
+/** Every container, detached ones brought up to date. */
+export async function listContainers(root: string, log: Logger): Promise<ContainerRecord[]> {
+  const cs = new ContainerStore(root);
+  const list = cs.list();
+  if (!list.some((c) => c.monitor && isActive(c))) return list;
+  return withEngineLock(root, () => cs.list().map((c) => finishIfExited(root, cs, c, log)));
+}
+
+/** Resolves REF and brings it up to date. @throws BerthError CONTAINER_NOT_FOUND, CONTAINER_AMBIGUOUS */
+export async function resolveContainer(root: string, ref: string, log: Logger): Promise<ContainerRecord> {
+  const cs = new ContainerStore(root);
+  return refresh(root, cs, cs.resolve(ref), log);
+}
+
+/** Resolves once REC's exit is recorded (or its monitor is gone); false after MS. */
+async function waitForExit(cs: ContainerStore, rec: ContainerRecord, ms: number): Promise<boolean> {
+  const end = Date.now() + ms;
+  for (;;) {
+    if (readExit(cs, rec.id) || !isMonitorAlive(rec)) return true;
+    if (Date.now() >= end) return false;
+    await sleep(25);
+  }
+}
+
+function signalContainer(root: string, rec: ContainerRecord, signal: string, all: boolean, log: Logger): void {
+  try {
+    runtimeKill(runtimeContext(root, log), rec.id, signal, all);
+  } catch (err) {
+    // Exited between our look and the signal: nothing to do.
+    if (!(err instanceof BerthError && (err.code === 'CONTAINER_NOT_RUNNING' || err.code === 'CONTAINER_NOT_FOUND'))) throw err;
+  }
+}
+
+function requireDetached(rec: ContainerRecord, verb: string): void {
+  if (!rec.monitor && isActive(rec)) {
+    throw new BerthError('CONTAINER_FOREGROUND', `container "${rec.name}" runs in the foreground of a \`berth run\``, {
+      context: { containerId: rec.id }, hint: `signal that berth run instead; ${verb} works on containers started with -d`,
+    });
+  }
+}
+
+/**
+ * Docker's stop: the image's StopSignal (or SIGTERM), then SIGKILL after TIMEOUT seconds.
+ * @throws BerthError CONTAINER_NOT_FOUND, CONTAINER_FOREGROUND, SIGNAL_UNKNOWN
+ */
+export async function stopContainer(root: string, ref: string, timeoutSec: number, log: Logger): Promise<ContainerRecord> {
+  const cs = new ContainerStore(root);
+  let rec = await resolveContainer(root, ref, log);
+  requireDetached(rec, 'stop');
+  if (!isActive(rec)) return rec;
+  const signal = rec.config?.stopSignal ?? 'SIGTERM';
+  parseSignal(signal);
+  signalContainer(root, rec, signal, false, log);
+  if (!(await waitForExit(cs, rec, timeoutSec * 1000))) {
+    log.debug('container did not stop in time; killing it', { id: rec.id, timeout: timeoutSec });
+    signalContainer(root, rec, 'KILL', true, log);
+    await waitForExit(cs, rec, 10_000);
+  }
+  rec = await refresh(root, cs, rec, log);
+  return rec;
+}
+
+/** @throws BerthError CONTAINER_NOT_FOUND, CONTAINER_NOT_RUNNING, SIGNAL_UNKNOWN */
+export async function killContainer(root: string, ref: string, signal: string, log: Logger): Promise<ContainerRecord> {
+  const rec = await resolveContainer(root, ref, log);
+  requireDetached(rec, 'kill');
+  parseSignal(signal);
+  if (!isActive(rec)) {
+    throw new BerthError('CONTAINER_NOT_RUNNING', `container "${rec.name}" is not running`, { context: { containerId: rec.id } });
+  }
+  runtimeKill(runtimeContext(root, log), rec.id, signal, false);
+  return rec;
+}
+
+/**
+ * Waits until the container exits; returns its exit code.
+ * @throws BerthError CONTAINER_NOT_FOUND, CONTAINER_REMOVED
+ */
+export async function waitContainer(root: string, ref: string, log: Logger): Promise<number> {
+  const cs = new ContainerStore(root);
+  let rec = await resolveContainer(root, ref, log);
+  for (;;) {
+    // An --rm container may be gone a moment after its exit file appears: read it first.
+    const exit = rec.monitor ? readExit(cs, rec.id) : undefined;
+    if (exit) return exit.exitCode;
+    if (!isActive(rec)) return rec.state.exitCode;
+    await sleep(50);
+    try {
+      rec = await refresh(root, cs, cs.read(rec.id), log);
+    } catch {
+      throw new BerthError('CONTAINER_REMOVED', `container "${rec.name}" was removed before its exit status was read`, {
+        context: { containerId: rec.id },
+      });
+    }
+  }
+}
+
+/**
+ * Removes a container; FORCE kills a running one first (and waits for its monitor).
+ * @throws BerthError CONTAINER_NOT_FOUND, CONTAINER_RUNNING, STORAGE_UNMOUNT
+ */
+export async function removeContainer(root: string, ref: string, force: boolean, log: Logger): Promise<void> {
+  const cs = new ContainerStore(root);
+  let rec = await resolveContainer(root, ref, log);
+  if (isActive(rec)) {
+    if (!force || !rec.monitor) {
+      throw new BerthError('CONTAINER_RUNNING', `container "${rec.name}" is ${rec.state.status}`, {
+        context: { containerId: rec.id },
+        hint: rec.monitor ? `stop it first (berth stop ${rec.name}), or use \`berth rm --force\`` : 'wait for its berth run to end',
+      });
+    }
+    signalContainer(root, rec, 'KILL', true, log);
+    await waitForExit(cs, rec, 10_000);
+    // The monitor exits right after it records the status; let it finish writing.
+    for (let i = 0; i < 200 && isMonitorAlive(rec); i++) await sleep(25);
+  }
+  await withEngineLock(root, () => {
+    try {
+      rec = cs.read(rec.id);
+    } catch {
+      return; // removed meanwhile (--rm)
+    }
+    if (rec.monitor && isActive(rec)) {
+      rec = finishIfExited(root, cs, rec, log);
+      if (isActive(rec)) {
+        // The monitor is gone but the init lives on (someone killed the monitor): take it down.
+        const ctx = runtimeContext(root, log);
+        try {
+          destroy(ctx, ctx.state.read(rec.id), { runPoststop: true });
+        } catch {
+          // no runtime record
+        }
+        unmountOverlay(cs.path(rec.id, 'rootfs'));
+      }
+    }
+    cs.remove(rec);
+  });
+}
+
+/**
+ * `berth container cleanup ID`, the monitor's exit command: finishes the container and,
+ * with --rm, removes it. Quietly does nothing if it is already gone.
+ */
+export async function cleanupContainer(root: string, id: string, log: Logger): Promise<void> {
+  const cs = new ContainerStore(root);
+  // `rm -f` may have taken it already; then the lock (and its directory) is not wanted.
+  if (!fs.existsSync(cs.path(id, 'container.json'))) return;
+  await withEngineLock(root, () => {
+    let rec: ContainerRecord;
+    try {
+      rec = cs.read(id);
+    } catch {
+      return;
+    }
+    rec = finishIfExited(root, cs, rec, log);
+    if (!isActive(rec) && rec.autoRemove) cs.remove(rec);
+  });
+}
