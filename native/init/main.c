@@ -259,6 +259,7 @@ child_main (int map_pipe, int tty_sock)
       berth_set_identity_early (&plan);
       berth_setup_terminal (&plan, console_fd);
       berth_apply_rlimits (&plan);
+      berth_ensure_cwd (&plan);
       exe = berth_find_executable (&plan);
       berth_mark_fds_cloexec (&plan);
 

@@ -44,6 +44,30 @@ berth_set_identity_early (struct berth_plan *plan)
     }
 }
 
+/* A missing working directory is made (0755, as root), as runc and Docker do, so that
+ * `-w /new/dir` works; chdir happens later, as the process's user. */
+void
+berth_ensure_cwd (struct berth_plan *plan)
+{
+  const char *cwd = berth_plan_get (plan, "cwd", 0, "/");
+  char buf[4096];
+  struct stat st;
+
+  if (stat (cwd, &st) == 0)
+    return;
+  snprintf (buf, sizeof buf, "%s", cwd);
+  for (char *p = buf + 1; *p; p++)
+    if (*p == '/')
+      {
+        *p = '\0';
+        if (mkdir (buf, 0755) < 0 && errno != EEXIST)
+          berth_fail (errno, "create the process cwd", buf);
+        *p = '/';
+      }
+  if (mkdir (buf, 0755) < 0 && errno != EEXIST)
+    berth_fail (errno, "create the process cwd", buf);
+}
+
 void
 berth_apply_rlimits (struct berth_plan *plan)
 {

@@ -1,6 +1,7 @@
 // Entry point of bin/berth.
+import { userArgs } from './argv';
 import { main } from './berth-main';
 
-main(process.argv.slice(2)).then((code) => {
+main(userArgs()).then((code) => {
   process.exitCode = code;
 });

@@ -4,13 +4,14 @@
 import * as v8 from 'node:v8';
 import { loadValidator } from '../runtime/config';
 import { defaultSpec } from '../runtime/default-spec';
+import { userArgs } from './argv';
 import { main } from './runtime-main';
 
 // Running the validator once at build time leaves its functions compiled in the snapshot.
 loadValidator()(defaultSpec(false));
 v8.startupSnapshot.setDeserializeMainFunction(() => {
   // argv: node, the placeholder script bin/berth-runtime passes, then the real arguments.
-  main(process.argv.slice(2)).then((code) => {
+  main(userArgs()).then((code) => {
     process.exitCode = code;
   });
 });

@@ -2,9 +2,10 @@
 // Cmd, Env, WorkingDir, User) overridden by `berth run` flags, with Docker's defaults for
 // capabilities, masked paths and namespaces. engine/ -> runtime/ contract (DESIGN.md).
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import { BerthError } from '../common/errors';
 import { native } from '../common/native';
-import { CAPABILITIES } from '../runtime/capabilities';
+import { CAPABILITIES, hostBoundingSet } from '../runtime/capabilities';
 import { MASKED_PATHS, READONLY_PATHS } from '../runtime/default-spec';
 import type { Mount, Spec } from '../runtime/spec';
 
@@ -62,12 +63,18 @@ export function capabilities(opts: Pick<RunOptions, 'capAdd' | 'capDrop' | 'priv
       throw new BerthError('USAGE', `unknown capability "${c}"`, { hint: 'names look like NET_ADMIN or CAP_NET_ADMIN (see capabilities(7))' });
     }
   }
-  if (opts.privileged) return [...CAPABILITIES];
+  // What the host cannot give, no container gets: --privileged means all the host has.
+  const host = hostBoundingSet();
+  const unavailable = opts.capAdd.map(capName).filter((c) => c !== 'ALL' && !host.has(c));
+  if (unavailable.length) {
+    throw new BerthError('USAGE', `--cap-add ${unavailable.join(', ')}: not available on this host (not in berth's bounding set)`);
+  }
+  if (opts.privileged) return CAPABILITIES.filter((c) => host.has(c));
   const drop = opts.capDrop.map(capName);
   const add = opts.capAdd.map(capName);
   let caps = drop.includes('ALL') ? [] : DEFAULT_CAPS.filter((c) => !drop.includes(c));
-  caps = add.includes('ALL') ? [...CAPABILITIES] : [...new Set([...caps, ...add])];
-  return caps;
+  caps = add.includes('ALL') ? CAPABILITIES.filter((c) => host.has(c)) : [...new Set([...caps, ...add])];
+  return caps.filter((c) => host.has(c));
 }
 
 /** Reads ROOTFS/PATH without following a symlink out of ROOTFS; undefined if absent. */
@@ -92,10 +99,11 @@ function readInRoot(rootfs: string, file: string): string | undefined {
  * /etc/passwd and /etc/group, as Docker does.
  * @throws BerthError USER_NOT_FOUND
  */
-export function resolveUser(rootfs: string, user: string | undefined): { uid: number; gid: number; additionalGids: number[] } {
-  if (!user) return { uid: 0, gid: 0, additionalGids: [] };
+export function resolveUser(rootfs: string, user: string | undefined): { uid: number; gid: number; additionalGids: number[]; home: string } {
+  const passwdRows = (readInRoot(rootfs, '/etc/passwd') ?? '').split('\n').map((l) => l.split(':'));
+  if (!user) return { uid: 0, gid: 0, additionalGids: [], home: passwdRows.find((p) => p[2] === '0')?.[5] || '/root' };
   const [u, g] = user.split(':');
-  const passwd = (readInRoot(rootfs, '/etc/passwd') ?? '').split('\n').map((l) => l.split(':'));
+  const passwd = passwdRows;
   const groups = (readInRoot(rootfs, '/etc/group') ?? '').split('\n').map((l) => l.split(':'));
   let uid: number;
   let gid = 0;
@@ -125,7 +133,7 @@ export function resolveUser(rootfs: string, user: string | undefined): { uid: nu
     }
   }
   const additionalGids = name ? groups.filter((r) => (r[3] ?? '').split(',').includes(name!)).map((r) => Number(r[2])).filter((x) => x !== gid) : [];
-  return { uid, gid, additionalGids };
+  return { uid, gid, additionalGids, home: passwd.find((p) => p[2] === String(uid))?.[5] || '/' };
 }
 
 function parseVolume(v: string): Mount {
@@ -169,12 +177,15 @@ export function buildSpec(input: SpecInput): Spec {
   }
   const hostname = opts.hostname ?? input.id.slice(0, 12);
   const env = new Map<string, string>();
-  for (const e of [DEFAULT_PATH, `HOSTNAME=${hostname}`, ...(opts.tty ? ['TERM=xterm'] : []), ...(image.Env ?? []), ...opts.env]) {
+  // -e NAME alone passes the host's value on, or nothing when it is unset (as Docker's).
+  const flagEnv = opts.env.flatMap((e) => (e.includes('=') ? [e] : process.env[e] !== undefined ? [`${e}=${process.env[e]}`] : []));
+  for (const e of [DEFAULT_PATH, `HOSTNAME=${hostname}`, ...(opts.tty ? ['TERM=xterm'] : []), ...(image.Env ?? []), ...flagEnv]) {
     const i = e.indexOf('=');
-    if (i <= 0) throw new BerthError('USAGE', `environment variable "${e}" must be NAME=VALUE`);
+    if (i <= 0) throw new BerthError('USAGE', `environment variable "${e}" must be NAME=VALUE or NAME`);
     env.set(e.slice(0, i), e.slice(i + 1));
   }
   const user = resolveUser(input.rootfs, opts.user ?? image.User);
+  if (!env.has('HOME')) env.set('HOME', user.home);
   const caps = capabilities(opts);
 
   const mounts: Mount[] = [
@@ -202,14 +213,17 @@ export function buildSpec(input: SpecInput): Spec {
   }
   if (opts.cpus) {
     const n = Number(opts.cpus);
-    if (!(n > 0)) throw new BerthError('USAGE', `--cpus "${opts.cpus}" must be a positive number`);
+    const ncpu = os.cpus().length;
+    if (!(n >= 0.01 && n <= ncpu)) {
+      throw new BerthError('USAGE', `--cpus "${opts.cpus}" is out of range: this host has ${ncpu} CPUs`, { hint: `give a number from 0.01 to ${ncpu}` });
+    }
     resources.cpu = { quota: Math.round(n * 100000), period: 100000 };
   }
 
   return {
     ociVersion: '1.0.2',
     process: {
-      terminal: opts.tty, user, args, env: [...env].map(([k, v]) => `${k}=${v}`),
+      terminal: opts.tty, user: { uid: user.uid, gid: user.gid, additionalGids: user.additionalGids }, args, env: [...env].map(([k, v]) => `${k}=${v}`),
       cwd: opts.workdir ?? (image.WorkingDir || '/'),
       capabilities: { bounding: caps, effective: caps, permitted: caps },
       noNewPrivileges: false,

@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { BerthError } from '../common/errors';
 import type { Cgroup } from '../cgroups/driver';
-import { capMask } from './capabilities';
+import { capMask, hostBoundingSet } from './capabilities';
 import { compileSeccomp } from './seccomp';
 import { CLONE_NEWCGROUP, CLONE_NEWUSER, hex, NAMESPACE_FLAGS, Plan } from './plan';
 import type { Device, Hook, Mount, Spec } from './spec';
@@ -209,7 +209,7 @@ export function buildCreatePlan(input: PlanInput): Plan {
     plan.add('domainname', spec.domainname);
   }
   if (input.consoleSocket) plan.add('consolesocket', input.consoleSocket);
-  addProcess(plan, spec, input.preserveFds);
+  addProcess(plan, spec, input.preserveFds, userns || joinsUserns);
   if (linux.seccomp) plan.add('seccomp', compileSeccomp(linux.seccomp).toString('hex'));
   if ((cloneFlags & CLONE_NEWCGROUP) && !input.cgroup) throw new Error('internal error: cgroup namespace without cgroup');
   return plan;
@@ -312,7 +312,7 @@ function addHook(plan: Plan, kind: string, h: Hook): void {
 }
 
 /** The process part of a plan, shared by create and exec. */
-export function addProcess(plan: Plan, spec: Spec, preserveFds: number): void {
+export function addProcess(plan: Plan, spec: Spec, preserveFds: number, inUserns = false): void {
   const p = spec.process!;
   if (!p.args?.length || !p.args[0]) {
     throw new BerthError('CONFIG_SCHEMA', `process.args${p.args?.length ? '[0] is empty' : ' is missing or empty'}`, {
@@ -335,6 +335,18 @@ export function addProcess(plan: Plan, spec: Spec, preserveFds: number): void {
   }
   if (p.oomScoreAdj !== undefined) plan.add('oomscoreadj', p.oomScoreAdj);
   const c = p.capabilities;
+  if (c && !inUserns) {
+    // capset(2) cannot grant what this process's bounding set lacks: say which, up front.
+    const host = hostBoundingSet();
+    const missing = [...new Set([...(c.bounding ?? []), ...(c.permitted ?? []), ...(c.effective ?? [])])]
+      .filter((n) => !host.has(n.toUpperCase()));
+    if (missing.length) {
+      throw new BerthError('CONFIG_CAPABILITY_UNAVAILABLE',
+        `capabilities ${missing.join(', ')} are not in this host's bounding set, so no container can have them`, {
+          context: { field: 'process.capabilities' }, hint: 'drop them from the request (the runtime itself runs without them)',
+        });
+    }
+  }
   if (c) {
     plan.add('caps', hex(capMask(c.bounding, 'process.capabilities.bounding')),
       hex(capMask(c.effective, 'process.capabilities.effective')),

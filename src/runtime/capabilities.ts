@@ -1,4 +1,5 @@
 // Capability names (capabilities(7)) to bit numbers, for the five sets in config.json.
+import * as fs from 'node:fs';
 import { BerthError } from '../common/errors';
 
 export const CAPABILITIES = [
@@ -32,3 +33,14 @@ export function capMask(names: string[] | undefined, field: string): bigint {
 
 /** The default set for `berth-runtime spec`, the same as runc's and Docker's. */
 export const DEFAULT_CAPS = ['CAP_AUDIT_WRITE', 'CAP_KILL', 'CAP_NET_BIND_SERVICE'];
+
+/** The capabilities this process may hand on (CapBnd in /proc/self/status), by name. */
+export function hostBoundingSet(): Set<string> {
+  try {
+    const m = /^CapBnd:\s*([0-9a-f]+)$/m.exec(fs.readFileSync('/proc/self/status', 'utf8'));
+    const mask = BigInt(`0x${m![1]}`);
+    return new Set(CAPABILITIES.filter((_, i) => (mask >> BigInt(i)) & 1n));
+  } catch {
+    return new Set(CAPABILITIES);
+  }
+}

@@ -80,6 +80,19 @@ describe('images', { skip }, () => {
     assert.ok(berth(['image', 'inspect', 'busybox']).status === 0, 'untagging removed the image');
   });
 
+  it('saves one entry per image, named only as asked', () => {
+    assert.equal(berth(['tag', 'busybox', 'second:name']).status, 0);
+    const out = path.join(dir, 'two-names.tar');
+    assert.equal(berth(['save', '-o', out, 'busybox', 'second:name']).status, 0);
+    const manifest = JSON.parse(spawnSync('tar', ['-xOf', out, 'manifest.json'], { encoding: 'utf8' }).stdout);
+    assert.equal(manifest.length, 1);
+    assert.deepEqual(manifest[0].RepoTags.sort(), ['localhost/busybox:latest', 'second:name']);
+    const root6 = path.join(dir, 'root-two');
+    const l = spawnSync(BERTH, ['--root', root6, 'load', '-i', out], { encoding: 'utf8' });
+    assert.deepEqual(l.stdout.trim().split('\n').sort(), ['Loaded image: localhost/busybox:latest', 'Loaded image: second:name']);
+    assert.equal(berth(['rmi', 'second:name']).status, 0);
+  });
+
   it('saves and loads both archive formats, and skopeo reads them', () => {
     for (const format of ['docker-archive', 'oci-archive']) {
       const out = path.join(dir, `save-${format}.tar`);
@@ -197,7 +210,13 @@ describe('images', { skip }, () => {
     assert.match(unknown.stderr, /image "no-such-image" is not in the local store/);
     const missing = berth(['import', path.join(dir, 'nope.tar')]);
     assert.equal(missing.status, 125);
-    assert.match(missing.stderr, /nope\.tar/);
+    assert.match(missing.stderr, /read ".*nope\.tar": no such file or directory/);
+    const load = berth(['load', '-i', path.join(dir, 'nope.tar')]);
+    assert.equal(load.status, 125);
+    assert.match(load.stderr, /^berth: read ".*nope\.tar": no such file or directory$/m);
+    const save = berth(['save', '-o', '/nonexistent-dir/x.tar', 'busybox']);
+    assert.equal(save.status, 125);
+    assert.match(save.stderr, /^berth: write "\/nonexistent-dir\/x\.tar": no such file or directory$/m);
   });
 
   it('removes an image and its layers, and prunes untagged ones', () => {

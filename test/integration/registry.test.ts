@@ -13,7 +13,8 @@ import { ContentStore } from '../../src/image/content-store';
 import { pullImage, type PullProgress } from '../../src/image/pull';
 import { parseReference } from '../../src/image/reference';
 import { MediaType, RegistryClient } from '../../src/image/registry';
-import { requires } from '../helpers';
+import { spawnSync } from 'node:child_process';
+import { requires, TOP } from '../helpers';
 import { buildImage, freePort, push, Registry, run, startRegistry, stopRegistry } from '../registry-fixtures';
 
 const skip = requires('root', 'docker-registry', 'skopeo', 'umoci');
@@ -264,6 +265,21 @@ describe('pull from a registry', { skip }, () => {
     assert.equal(logout(authReg.host), true);
     assert.equal(logout(authReg.host), false);
     await rejects(pullImage(ref, { contentStore: newStore(), registry: new RegistryClient() }), 'REGISTRY_UNAUTHORIZED');
+  });
+
+  it('berth login checks the password with the registry before storing it', async () => {
+    assert.ok(authReg, 'runs after the basic-auth test');
+    const authFile = path.join(dir, 'auth', 'cli-auth.json');
+    const berth = (args: string[], input: string) => spawnSync(path.join(TOP, 'bin', 'berth'), args,
+      { input, encoding: 'utf8', env: { ...process.env, REGISTRY_AUTH_FILE: authFile } });
+    const bad = berth(['login', '-u', 'alice', '--password-stdin', authReg!.host], 'wrong\n');
+    assert.equal(bad.status, 125, bad.stdout);
+    assert.match(bad.stderr, /unauthorized|refused|credentials/i);
+    assert.equal(fs.existsSync(authFile) && Object.keys(JSON.parse(fs.readFileSync(authFile, 'utf8')).auths ?? {}).length > 0, false);
+    const good = berth(['login', '-u', 'alice', '--password-stdin', authReg!.host], 'secret\n');
+    assert.equal(good.status, 0, good.stderr);
+    assert.match(good.stdout, /Login Succeeded/);
+    assert.deepEqual(Object.keys(JSON.parse(fs.readFileSync(authFile, 'utf8')).auths), [authReg!.host]);
   });
 
   it('keeps memory flat while pulling a large layer', async (t) => {

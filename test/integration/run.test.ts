@@ -93,6 +93,11 @@ describe('berth run', { skip, concurrency: 2 }, () => {
     const r = berth(['run', '--rm', '-e', 'FOO=bar', '-w', '/tmp', '-u', 'nobody', 'busybox', 'sh', '-c', 'echo $FOO; pwd; id -u']);
     assert.equal(r.status, 0, r.stderr);
     assert.deepEqual(r.stdout.trim().split('\n'), ['bar', '/tmp', '65534']);
+    // -w makes a missing directory; -e NAME passes the host's value; HOME comes from passwd.
+    const more = spawnSync(BERTH, ['--root', root, 'run', '--rm', '-w', '/new/dir', '-e', 'BERTH_TEST_PASS', 'busybox', 'sh', '-c',
+      'pwd; echo $BERTH_TEST_PASS; echo $HOME'], { encoding: 'utf8', env: { ...process.env, BERTH_TEST_PASS: 'from-host' } });
+    assert.equal(more.status, 0, more.stderr);
+    assert.deepEqual(more.stdout.trim().split('\n'), ['/new/dir', 'from-host', '/root']);
     // No command: the image's CMD (sh) reads stdin.
     const cmd = spawnSync(BERTH, ['--root', root, 'run', '--rm', 'busybox'], { input: 'echo from-stdin\n', encoding: 'utf8' });
     assert.equal(cmd.stdout.trim(), 'from-stdin');
@@ -106,6 +111,8 @@ describe('berth run', { skip, concurrency: 2 }, () => {
       [['run', '--rm', '-v', 'relative:/data', 'busybox', 'true'], /host path "relative" must be absolute/],
       [['run', '--rm', '-u', 'nosuchuser', 'busybox', 'true'], /user "nosuchuser" is not in the image's \/etc\/passwd/],
       [['run', '--rm', '--cap-add', 'BOGUS', 'busybox', 'true'], /unknown capability "CAP_BOGUS"/],
+      [['run', '--rm', '--cpus', '4096', 'busybox', 'true'], /--cpus "4096" is out of range/],
+      [['run', '--rm', '--env-file', '/nonexistent/env', 'busybox', 'true'], /--env-file "\/nonexistent\/env"/],
     ] as [string[], RegExp][]) {
       const r = berth(args);
       assert.equal(r.status, 125, `${args.join(' ')}: ${r.stderr}`);
