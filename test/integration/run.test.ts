@@ -38,14 +38,12 @@ describe('berth run', { skip, concurrency: 2 }, () => {
   });
 
   it('has its own hostname, /proc and mount table', () => {
-    const hostMounts = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').length;
     const r = berth(['run', '--rm', '--hostname', 'inside', '--cap-add', 'SYS_ADMIN', 'busybox', 'sh', '-c',
       `hostname; grep -c ' /proc proc ' /proc/mounts; test -e /proc/${process.pid} && echo host-visible || echo host-hidden; ` +
       'mount -t tmpfs marker-run /mnt && echo mounted']);
     assert.equal(r.status, 0, r.stderr);
     assert.deepEqual(r.stdout.trim().split('\n'), ['inside', '1', 'host-hidden', 'mounted']);
     assert.doesNotMatch(fs.readFileSync('/proc/self/mountinfo', 'utf8'), /marker-run/);
-    assert.ok(Math.abs(fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').length - hostMounts) < 3);
   });
 
   it('cannot kill a host process', () => {
