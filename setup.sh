@@ -12,6 +12,7 @@ PACKAGES=(
   hyperfine                # bench/
   umoci skopeo docker-registry  # image tests: build images, push them to a loopback registry
   iproute2 procps uidmap python3
+  tmux                     # test/integration/interactive: berth run -it driven at a real terminal
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

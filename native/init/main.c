@@ -143,6 +143,31 @@ copy_winsize (int master)
     ioctl (master, TIOCSWINSZ, &ws);
 }
 
+/* Writes all of BUF to FD. A write can be cut short (a SIGWINCH in the middle of a
+ * large write to a pipe) or find the fd non-blocking (a file description shared with
+ * whoever started berth): without this loop the proxy lost output or stopped. */
+static int
+write_all (int fd, const char *buf, size_t len)
+{
+  while (len > 0)
+    {
+      ssize_t w = write (fd, buf, len);
+      if (w < 0 && errno == EAGAIN)
+        {
+          struct pollfd p = { fd, POLLOUT, 0 };
+          poll (&p, 1, -1);
+          continue;
+        }
+      if (w < 0 && errno == EINTR)
+        continue;
+      if (w <= 0)
+        return -1;
+      buf += w;
+      len -= (size_t) w;
+    }
+  return 0;
+}
+
 /* Foreground run with a terminal and no console socket: stage 0 holds the pty master
  * and copies bytes between it and its own stdio until the child's side closes. */
 static void
@@ -152,7 +177,14 @@ proxy_terminal (int master)
   int is_tty = isatty (0) && tcgetattr (0, &saved) == 0;
   char buf[8192];
   int stdin_open = 1;
+  sigset_t winch_set, wait_mask;
 
+  /* SIGWINCH stays blocked except inside ppoll: one that came between the check of
+   * `winch` and a plain poll() waited for the next byte of I/O to take effect. */
+  sigemptyset (&winch_set);
+  sigaddset (&winch_set, SIGWINCH);
+  sigprocmask (SIG_BLOCK, &winch_set, &wait_mask);
+  sigdelset (&wait_mask, SIGWINCH);
   if (is_tty)
     {
       raw = saved;
@@ -164,7 +196,7 @@ proxy_terminal (int master)
   for (;;)
     {
       struct pollfd p[2] = { { master, POLLIN, 0 }, { 0, POLLIN, 0 } };
-      int n = poll (p, stdin_open ? 2 : 1, -1);
+      int n = ppoll (p, stdin_open ? 2 : 1, NULL, &wait_mask);
       if (winch)
         {
           winch = 0;
@@ -177,20 +209,42 @@ proxy_terminal (int master)
           ssize_t r = read (master, buf, sizeof buf);
           if (r <= 0)
             break;
-          if (write (1, buf, (size_t) r) < 0)
+          if (write_all (1, buf, (size_t) r) < 0)
             break;
         }
       if (stdin_open && (p[1].revents & (POLLIN | POLLHUP | POLLERR)))
         {
           ssize_t r = read (0, buf, sizeof buf);
+          /* EOF or EIO on a terminal in raw mode is a hangup (the window was closed):
+           * stop, and the caller's close of the master hangs up the container's pty,
+           * as a real terminal would. Before, berth and the container lived on. */
+          if (r <= 0 && is_tty)
+            break;
           if (r <= 0)
             stdin_open = 0;
-          else if (write (master, buf, (size_t) r) < 0)
+          else if (write_all (master, buf, (size_t) r) < 0)
             break;
         }
     }
   if (is_tty)
     tcsetattr (0, TCSANOW, &saved);
+}
+
+/* Set in stage 0 (and so in the child) when stage 0 proxies the terminal. */
+static int terminal_proxied;
+
+/* berth_setup_terminal, and with the proxy the pty gets the size of our own terminal
+ * before the process runs: the proxy sets it only once it has the master, which can be
+ * after the exec, and a program that reads the size once at start saw 0x0. */
+static void
+setup_terminal (int console_fd)
+{
+  struct winsize ws;
+  int have = terminal_proxied && ioctl (0, TIOCGWINSZ, &ws) == 0;
+
+  berth_setup_terminal (&plan, console_fd);
+  if (have)
+    ioctl (0, TIOCSWINSZ, &ws);
 }
 
 static int
@@ -233,7 +287,8 @@ child_main (int map_pipe, int tty_sock)
         _exit (1);
       close (map_pipe);
       /* Root in the new user namespace, if the maps name it. */
-      if (setresgid (0, 0, 0) < 0 || setresuid (0, 0, 0) < 0)
+      if ((strtoul (berth_plan_get (&plan, "clone", 0, "0"), NULL, 16) & CLONE_NEWUSER)
+          && (setresgid (0, 0, 0) < 0 || setresuid (0, 0, 0) < 0))
         berth_log (3, "uid 0 is not mapped in the new user namespace");
     }
 
@@ -257,7 +312,7 @@ child_main (int map_pipe, int tty_sock)
       berth_pivot_root (&plan);
       berth_finish_rootfs (&plan);
       berth_set_identity_early (&plan);
-      berth_setup_terminal (&plan, console_fd);
+      setup_terminal (console_fd);
       berth_apply_rlimits (&plan);
       berth_ensure_cwd (&plan);
       exe = berth_find_executable (&plan);
@@ -283,7 +338,7 @@ child_main (int map_pipe, int tty_sock)
     }
   else
     {
-      berth_setup_terminal (&plan, console_fd);
+      setup_terminal (console_fd);
       berth_apply_rlimits (&plan);
       exe = berth_find_executable (&plan);
       berth_mark_fds_cloexec (&plan);
@@ -374,6 +429,7 @@ main (int argc, char **argv)
   foreground = atoi (berth_plan_get (&plan, "foreground", 0, "0"));
   terminal_proxy = foreground && atoi (berth_plan_get (&plan, "terminal", 0, "0"))
                    && berth_plan_find (&plan, "consolesocket") == NULL;
+  terminal_proxied = terminal_proxy;
 
   if ((fifo = berth_plan_get (&plan, "fifo", 0, NULL)) != NULL)
     {
@@ -387,7 +443,9 @@ main (int argc, char **argv)
   console_sock = berth_connect_console (&plan);
   join_namespaces ();
 
-  if ((clone_flags & CLONE_NEWUSER) && pipe2 (map_pipe, O_CLOEXEC) < 0)
+  /* The child waits on this pipe until its id maps are written and sync 1 (its pid) is
+   * sent: otherwise a quick child could report "ready" before Node knows its pid. */
+  if (pipe2 (map_pipe, O_CLOEXEC) < 0)
     berth_fail (errno, "pipe", NULL);
   if (terminal_proxy && socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, tty_pair) < 0)
     berth_fail (errno, "socketpair", NULL);
@@ -415,14 +473,9 @@ main (int argc, char **argv)
   if (console_sock >= 0)
     close (console_sock);
 
-  if (map_pipe[0] >= 0)
-    {
-      close (map_pipe[0]);
-      write_id_maps (child_pid);
-      if (write (map_pipe[1], "1", 1) != 1)
-        berth_fail (errno, "release child", NULL);
-      close (map_pipe[1]);
-    }
+  close (map_pipe[0]);
+  if (clone_flags & CLONE_NEWUSER)
+    write_id_maps (child_pid);
 
   /* Sync 1. If Node is gone, nobody will ever know this child: take it down. */
   snprintf (extra, sizeof extra, "\"child\":%d", child_pid);
@@ -431,6 +484,9 @@ main (int argc, char **argv)
       kill (child_pid, SIGKILL);
       _exit (1);
     }
+  if (write (map_pipe[1], "1", 1) != 1)
+    berth_fail (errno, "release child", NULL);
+  close (map_pipe[1]);
   if (!foreground)
     _exit (0);
 
@@ -441,7 +497,10 @@ main (int argc, char **argv)
       close (tty_pair[1]);
       master = recv_fd (tty_pair[0]);
       if (master >= 0)
-        proxy_terminal (master);
+        {
+          proxy_terminal (master);
+          close (master); /* the last reference: the container's side sees a hangup */
+        }
     }
   return wait_status (child_pid);
 }

@@ -19,6 +19,7 @@ import { inspectContainer } from '../engine/inspect';
 import {
   cleanupContainer, killContainer, listContainers, removeContainer, resolveContainer, stopContainer, waitContainer,
 } from '../engine/lifecycle';
+import { matchesFilter, parseFilters } from '../engine/filters';
 import { parseSince, readLogs } from '../engine/logs';
 import { EngineRunOptions, runContainer } from '../engine/run';
 import { ago, humanSize, print, table } from './output';
@@ -280,12 +281,21 @@ export async function main(argv: string[]): Promise<number> {
     .option('--pids-limit <n>', 'process limit')
     .option('-v, --volume <host:container[:ro]>', 'bind mount (repeatable)', (v, acc: string[]) => [...acc, v], [])
     .option('--tmpfs <path[:options]>', 'tmpfs mount (repeatable)', (v, acc: string[]) => [...acc, v], [])
+    .option('--mount <type=..,source=..,target=..>', 'bind, volume or tmpfs mount (repeatable)', (v, acc: string[]) => [...acc, v], [])
+    .option('--init', 'run an init as PID 1 that reaps zombies and forwards signals')
+    .option('--restart <policy>', 'no, on-failure[:N], always or unless-stopped (with -d)')
+    .option('--ulimit <name=soft[:hard]>', 'a resource limit (repeatable)', (v, acc: string[]) => [...acc, v], [])
+    .option('--stop-signal <signal>', 'the signal berth stop sends')
+    .option('--stop-timeout <seconds>', 'how long berth stop waits before SIGKILL')
+    .option('-l, --label <key=value>', 'set a label (repeatable)', (v, acc: string[]) => [...acc, v], [])
     .passThroughOptions();
   const engineRunOptions = (imageName: string, command: string[], o: any): EngineRunOptions => ({
     image: imageName, args: command, entrypoint: o.entrypoint, env: [...o.envFile.flatMap((f: string) => readEnvFile(f)), ...o.env],
     workdir: o.workdir, user: o.user, hostname: o.hostname, tty: !!o.tty, readOnly: !!o.readOnly, capAdd: o.capAdd,
     capDrop: o.capDrop, privileged: !!o.privileged, memory: o.memory, cpus: o.cpus, pidsLimit: o.pidsLimit, volumes: o.volume,
     tmpfs: o.tmpfs, name: o.name, rm: !!o.rm, interactive: !!o.interactive, log: logger(),
+    mounts: o.mount, init: !!o.init, restart: o.restart, ulimits: o.ulimit, stopSignal: o.stopSignal, stopTimeout: o.stopTimeout,
+    labels: o.label,
     pull: async (n) => {
       process.stderr.write(`Unable to find image '${n}' locally\n`);
       await pull(n, { quiet: true });
@@ -322,16 +332,20 @@ export async function main(argv: string[]): Promise<number> {
     if (c.state.status === 'exited') return `Exited (${c.state.exitCode}) ${ago(c.state.finishedAt ?? c.created)}`;
     if (c.state.status === 'created') return 'Created';
     const secs = Math.max(0, Math.floor((Date.now() - Date.parse(c.state.startedAt ?? c.created)) / 1000));
-    if (secs < 60) return `Up ${secs} second${secs === 1 ? '' : 's'}`;
-    return `Up ${ago(c.state.startedAt ?? c.created).replace(/ ago$/, '')}`;
+    const paused = c.state.paused ? ' (Paused)' : ''; // berth pause (cli/commands/containers-ops.ts)
+    if (secs < 60) return `Up ${secs} second${secs === 1 ? '' : 's'}${paused}`;
+    return `Up ${ago(c.state.startedAt ?? c.created).replace(/ ago$/, '')}${paused}`;
   };
   program.command('ps').description('list containers')
     .option('-a, --all', 'show all containers (default: running only)')
     .option('-q, --quiet', 'print only ids')
     .option('--no-trunc', 'do not shorten ids and commands')
     .addOption(new Option('--format <format>', 'output format').choices(['table', 'json']).default('table'))
-    .action(async (o: { all?: boolean; quiet?: boolean; format?: string; trunc: boolean }) => {
-      const list = (await listContainers(st().root, logger())).filter((c) => o.all || c.state.status === 'running');
+    .option('-f, --filter <key=value>', 'label=K[=V], status=S, name=N, id=ID (repeatable)', (v, acc: string[]) => [...acc, v], [])
+    .action(async (o: { all?: boolean; quiet?: boolean; format?: string; trunc: boolean; filter: string[] }) => {
+      const f = parseFilters(o.filter); // a status filter shows exited ones without -a, as Docker's
+      const list = (await listContainers(st().root, logger()))
+        .filter((c) => (o.all || f.byKey.has('status') || c.state.status === 'running') && matchesFilter(c, f));
       const id = (c: ContainerRecord) => (o.trunc ? c.id.slice(0, 12) : c.id);
       if (o.quiet) return print(list.map((c) => id(c) + '\n').join(''));
       if (o.format === 'json') return print(JSON.stringify(list, null, 2) + '\n');
@@ -343,18 +357,19 @@ export async function main(argv: string[]): Promise<number> {
 
   program.command('rm <containers...>').description('remove containers')
     .option('-f, --force', 'kill and remove running containers too')
-    .action(async (refs: string[], o: { force?: boolean }) => {
+    .option('-v, --volumes', 'remove the container\'s anonymous volumes too')
+    .action(async (refs: string[], o: { force?: boolean; volumes?: boolean }) => {
       for (const ref of refs) {
-        await removeContainer(st().root, ref, !!o.force, logger());
+        await removeContainer(st().root, ref, !!o.force, logger(), !!o.volumes);
         print(`${ref}\n`);
       }
     });
 
   program.command('stop <containers...>').description('stop containers: the image\'s stop signal (SIGTERM), then SIGKILL')
-    .option('-t, --time <seconds>', 'seconds to wait before killing', '10')
-    .action(async (refs: string[], o: { time: string }) => {
-      const t = Number(o.time);
-      if (!(t >= 0)) throw new BerthError('USAGE', `--time "${o.time}" must be a number of seconds`);
+    .option('-t, --time <seconds>', 'seconds to wait before killing (default: --stop-timeout, else 10)')
+    .action(async (refs: string[], o: { time?: string }) => {
+      const t = o.time === undefined ? undefined : Number(o.time);
+      if (t !== undefined && !(t >= 0)) throw new BerthError('USAGE', `--time "${o.time}" must be a number of seconds`);
       for (const ref of refs) {
         await stopContainer(st().root, ref, t, logger());
         print(`${ref}\n`);

@@ -69,8 +69,11 @@ export function native(): NativeAddon {
     });
   }
   try {
-    // A computed path: the addon is found at run time, never bundled.
-    addon = require(file) as NativeAddon;
+    // process.dlopen, not require: inside a V8 start-up snapshot (bin/berth's) require()
+    // only reaches node's built-in modules. The addon is found at run time, never bundled.
+    const mod = { exports: {} as NativeAddon };
+    process.dlopen(mod, file);
+    addon = mod.exports;
   } catch (err) {
     throw new BerthError('STORAGE_ADDON_MISSING', `load native addon "${file}"`, {
       cause: err, context: { path: file }, hint: 'rebuild it with `make -C native` for this node',

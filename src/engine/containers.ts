@@ -6,6 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { writeFileAtomic } from '../common/atomic';
 import { BerthError, isErrno } from '../common/errors';
+import type { MountRecord } from './volumes';
 
 export interface ContainerRecord {
   id: string;
@@ -21,6 +22,8 @@ export interface ContainerRecord {
     oomKilled: boolean;
     startedAt?: string;
     finishedAt?: string;
+    /** Frozen by `berth pause` (engine/container-ops.ts); status stays "running". */
+    paused?: boolean;
   };
   autoRemove: boolean;
   /** Detached containers: their monitor (native/monitor), the parent of the init. */
@@ -36,6 +39,9 @@ export interface ContainerRecord {
     tty: boolean;
     interactive?: boolean;
     stopSignal?: string;
+    /** --stop-timeout, in seconds: what `berth stop` waits without -t. */
+    stopTimeout?: number;
+    labels?: Record<string, string>;
   };
   /** What `inspect` shows as HostConfig. */
   hostConfig?: {
@@ -48,7 +54,24 @@ export interface ContainerRecord {
     capDrop: string[];
     binds: string[];
     tmpfs: string[];
+    restartPolicy?: RestartPolicy;
+    ulimits?: string[];
+    init?: boolean;
   };
+  /** Volumes, binds and tmpfs from -v and --mount (engine/volumes.ts). */
+  mounts?: MountRecord[];
+  /** Times the restart policy started the container again (engine/restart.ts). */
+  restartCount?: number;
+  /** Set by stop, kill and rm -f: the restart policy leaves the container down. */
+  manuallyStopped?: boolean;
+  /** The monitor (pid:start time) whose exit the restart policy has already handled. */
+  restartHandled?: string;
+}
+
+/** --restart, as Docker's HostConfig.RestartPolicy. */
+export interface RestartPolicy {
+  name: 'no' | 'on-failure' | 'always' | 'unless-stopped';
+  maximumRetryCount: number;
 }
 
 const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
@@ -92,8 +115,16 @@ export class ContainerStore {
       } catch (err) {
         if (!isErrno(err, 'EEXIST')) throw err;
         if (name !== undefined) {
-          const owner = fs.readFileSync(path.join(this.namesDir, n), 'utf8').slice(0, 12);
-          throw new BerthError('CONTAINER_NAME_IN_USE', `the name "${n}" is already used by container ${owner}`, {
+          // Concurrent runs: the owner may have just written an empty file (not its id
+          // yet) or, with --rm, released the name again; then claim it once more.
+          let owner: string;
+          try {
+            owner = fs.readFileSync(path.join(this.namesDir, n), 'utf8').slice(0, 12);
+          } catch (e) {
+            if (isErrno(e, 'ENOENT') && attempt < 100) continue;
+            throw e;
+          }
+          throw new BerthError('CONTAINER_NAME_IN_USE', `the name "${n}" is already in use by container ${owner || '(being created)'}`, {
             hint: `remove that container (berth rm ${n}) or choose another --name`,
           });
         }
@@ -149,5 +180,39 @@ export class ContainerStore {
     } catch {
       // already gone
     }
+  }
+
+  // --- rename (engine/container-ops.ts, `berth rename`) ---
+
+  /**
+   * Gives REC the name NEW: claims it (O_EXCL, as create), then releases the old one.
+   * Call with the engine lock held.
+   * @throws BerthError CONTAINER_NAME_IN_USE, CONTAINER_NAME_INVALID
+   */
+  rename(rec: ContainerRecord, name: string): ContainerRecord {
+    if (!NAME_RE.test(name)) {
+      throw new BerthError('CONTAINER_NAME_INVALID', `container name "${name}" is not valid`, {
+        hint: 'use letters, digits, "_", "." and "-", starting with a letter or digit',
+      });
+    }
+    if (name === rec.name) return rec;
+    try {
+      fs.writeFileSync(path.join(this.namesDir, name), rec.id, { flag: 'wx' });
+    } catch (err) {
+      if (!isErrno(err, 'EEXIST')) throw err;
+      const owner = fs.readFileSync(path.join(this.namesDir, name), 'utf8').slice(0, 12);
+      throw new BerthError('CONTAINER_NAME_IN_USE', `the name "${name}" is already used by container ${owner}`, {
+        hint: 'choose another name',
+      });
+    }
+    const old = rec.name;
+    const renamed = { ...rec, name };
+    this.write(renamed);
+    try {
+      if (fs.readFileSync(path.join(this.namesDir, old), 'utf8') === rec.id) fs.rmSync(path.join(this.namesDir, old));
+    } catch {
+      // already gone
+    }
+    return renamed;
   }
 }

@@ -20,7 +20,7 @@ import { exitFile, isActive, logFile, pidFile, refresh, runtimeContext } from '.
 import { EngineRunOptions, prepareContainer } from './run';
 
 /** The monitor's command line up to its "--" (berth-init and its fds follow). */
-function monitorArgs(root: string, cs: ContainerStore, id: string, opts: EngineRunOptions): string[] {
+export function monitorArgs(root: string, cs: ContainerStore, id: string, opts: EngineRunOptions): string[] {
   const exitCommand = [distPath('cli', 'berth-bin.js'), '--root', root,
     ...(opts.log.enabled('debug') ? ['--log-level', 'debug'] : []), 'container', 'cleanup', id];
   return [

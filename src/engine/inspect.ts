@@ -18,7 +18,7 @@ export function inspectContainer(cs: ContainerStore, rec: ContainerRecord): Reco
     State: {
       Status: rec.state.status,
       Running: running,
-      Paused: false,
+      Paused: running && !!rec.state.paused,
       Restarting: false,
       OOMKilled: rec.state.oomKilled,
       Dead: false,
@@ -31,6 +31,10 @@ export function inspectContainer(cs: ContainerStore, rec: ContainerRecord): Reco
     Image: rec.imageId,
     LogPath: rec.monitor ? logFile(cs, rec.id) : '',
     Name: `/${rec.name}`,
+    RestartCount: rec.restartCount ?? 0,
+    Mounts: (rec.mounts ?? []).filter((m) => m.Type !== 'tmpfs').map((m) => ({
+      Type: m.Type, ...(m.Name ? { Name: m.Name, Driver: 'local' } : {}), Source: m.Source, Destination: m.Destination, RW: m.RW,
+    })),
     Driver: 'overlay',
     MonitorPid: rec.monitor && active ? rec.monitor.pid : 0,
     HostConfig: {
@@ -46,6 +50,9 @@ export function inspectContainer(cs: ContainerStore, rec: ContainerRecord): Reco
       Tmpfs: Object.fromEntries((h?.tmpfs ?? []).map((t) => [t.split(':')[0], t.split(':')[1] ?? ''])),
       NetworkMode: 'none',
       LogConfig: { Type: rec.monitor ? 'k8s-file' : 'none', Config: {} },
+      RestartPolicy: { Name: h?.restartPolicy?.name ?? 'no', MaximumRetryCount: h?.restartPolicy?.maximumRetryCount ?? 0 },
+      Init: h?.init ?? false,
+      Ulimits: (h?.ulimits ?? []).map((u) => ({ Name: u.split('=')[0], Soft: u.split('=')[1]?.split(':')[0], Hard: u.split(':')[1] ?? u.split('=')[1] })),
     },
     Config: {
       Hostname: c?.hostname ?? rec.id.slice(0, 12),
@@ -58,6 +65,8 @@ export function inspectContainer(cs: ContainerStore, rec: ContainerRecord): Reco
       WorkingDir: c?.workingDir ?? '/',
       Image: rec.image,
       StopSignal: c?.stopSignal ?? 'SIGTERM',
+      ...(c?.stopTimeout !== undefined ? { StopTimeout: c.stopTimeout } : {}),
+      Labels: c?.labels ?? {},
     },
   };
 }

@@ -19,6 +19,8 @@ import { kill as runtimeKill } from '../runtime/kill';
 import { pidStartTime, statusOf } from '../runtime/state';
 import { unmountOverlay } from '../storage/overlay';
 import { ContainerRecord, ContainerStore } from './containers';
+import { applyRestartPolicy, markManuallyStopped } from './restart';
+import { removeAnonymousVolumes } from './volumes';
 
 /** What the monitor writes when the container's init exits (native/monitor). */
 export interface ExitRecord {
@@ -138,9 +140,22 @@ async function waitForExit(cs: ContainerStore, rec: ContainerRecord, ms: number)
 function signalContainer(root: string, rec: ContainerRecord, signal: string, all: boolean, log: Logger): void {
   try {
     runtimeKill(runtimeContext(root, log), rec.id, signal, all);
+    thawIfKilled(root, rec.id, signal, log);
   } catch (err) {
     // Exited between our look and the signal: nothing to do.
     if (!(err instanceof BerthError && (err.code === 'CONTAINER_NOT_RUNNING' || err.code === 'CONTAINER_NOT_FOUND'))) throw err;
+  }
+}
+
+// berth pause (engine/container-ops.ts): on cgroup v1 a frozen process takes SIGKILL only
+// once thawed, so a KILL thaws a paused container, as Docker's kill does.
+function thawIfKilled(root: string, id: string, signal: string, log: Logger): void {
+  if (parseSignal(signal) !== 9) return;
+  try {
+    const cg = openCgroup(runtimeContext(root, log).state.read(id).cgroup);
+    if (cg.isFrozen()) cg.freeze(false);
+  } catch {
+    // gone meanwhile
   }
 }
 
@@ -153,13 +168,16 @@ function requireDetached(rec: ContainerRecord, verb: string): void {
 }
 
 /**
- * Docker's stop: the image's StopSignal (or SIGTERM), then SIGKILL after TIMEOUT seconds.
+ * Docker's stop: --stop-signal or the image's StopSignal (or SIGTERM), then SIGKILL after
+ * TIMEOUT seconds (default: --stop-timeout, else 10). The restart policy leaves it down.
  * @throws BerthError CONTAINER_NOT_FOUND, CONTAINER_FOREGROUND, SIGNAL_UNKNOWN
  */
-export async function stopContainer(root: string, ref: string, timeoutSec: number, log: Logger): Promise<ContainerRecord> {
+export async function stopContainer(root: string, ref: string, timeout: number | undefined, log: Logger): Promise<ContainerRecord> {
   const cs = new ContainerStore(root);
   let rec = await resolveContainer(root, ref, log);
   requireDetached(rec, 'stop');
+  await markManuallyStopped(root, rec.id);
+  const timeoutSec = timeout ?? rec.config?.stopTimeout ?? 10;
   if (!isActive(rec)) return rec;
   const signal = rec.config?.stopSignal ?? 'SIGTERM';
   parseSignal(signal);
@@ -181,7 +199,9 @@ export async function killContainer(root: string, ref: string, signal: string, l
   if (!isActive(rec)) {
     throw new BerthError('CONTAINER_NOT_RUNNING', `container "${rec.name}" is not running`, { context: { containerId: rec.id } });
   }
+  await markManuallyStopped(root, rec.id); // as Docker's kill: the restart policy leaves it down
   runtimeKill(runtimeContext(root, log), rec.id, signal, false);
+  thawIfKilled(root, rec.id, signal, log);
   return rec;
 }
 
@@ -212,7 +232,7 @@ export async function waitContainer(root: string, ref: string, log: Logger): Pro
  * Removes a container; FORCE kills a running one first (and waits for its monitor).
  * @throws BerthError CONTAINER_NOT_FOUND, CONTAINER_RUNNING, STORAGE_UNMOUNT
  */
-export async function removeContainer(root: string, ref: string, force: boolean, log: Logger): Promise<void> {
+export async function removeContainer(root: string, ref: string, force: boolean, log: Logger, volumes = false): Promise<void> {
   const cs = new ContainerStore(root);
   let rec = await resolveContainer(root, ref, log);
   if (isActive(rec)) {
@@ -222,6 +242,7 @@ export async function removeContainer(root: string, ref: string, force: boolean,
         hint: rec.monitor ? `stop it first (berth stop ${rec.name}), or use \`berth rm --force\`` : 'wait for its berth run to end',
       });
     }
+    await markManuallyStopped(root, rec.id);
     signalContainer(root, rec, 'KILL', true, log);
     await waitForExit(cs, rec, 10_000);
     // The monitor exits right after it records the status; let it finish writing.
@@ -247,6 +268,8 @@ export async function removeContainer(root: string, ref: string, force: boolean,
       }
     }
     cs.remove(rec);
+    // rm -v: the anonymous volumes go with it (named ones stay, as Docker's).
+    if (volumes) for (const f of removeAnonymousVolumes(root, rec)) log.warn(`anonymous volume stays: ${f}`);
   });
 }
 
@@ -266,6 +289,10 @@ export async function cleanupContainer(root: string, id: string, log: Logger): P
       return;
     }
     rec = finishIfExited(root, cs, rec, log);
-    if (!isActive(rec) && rec.autoRemove) cs.remove(rec);
+    if (!isActive(rec) && rec.autoRemove) {
+      cs.remove(rec);
+      for (const f of removeAnonymousVolumes(root, rec)) log.warn(`anonymous volume stays: ${f}`);
+    }
   });
+  await applyRestartPolicy(root, id, log);
 }

@@ -3,20 +3,31 @@
 // containers (detached.ts) share prepareContainer and run under native/monitor.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { BerthError } from '../common/errors';
 import type { Logger } from '../common/log';
+import { parseSignal } from '../common/signals';
 import { ImageConfig } from '../image/commit';
 import type { Stores } from '../image/stores';
 import { makeContext } from '../runtime/context';
 import { runForeground } from '../runtime/run';
 import { mountOverlay, unmountOverlay } from '../storage/overlay';
 import { ContainerRecord, ContainerStore } from './containers';
+import { parseRestartPolicy } from './restart';
 import { buildSpec, RunOptions } from './spec';
+import { MountRecord, removeAnonymousVolumes, resolveMounts } from './volumes';
 
 export interface EngineRunOptions extends RunOptions {
   name?: string;
   rm: boolean;
   /** -i: keep the container's stdin open (detached: a pipe the monitor holds). */
   interactive?: boolean;
+  /** --restart no|on-failure[:N]|always|unless-stopped (detached containers only). */
+  restart?: string;
+  /** --stop-signal and --stop-timeout (seconds): what `berth stop` sends and waits. */
+  stopSignal?: string;
+  stopTimeout?: string;
+  /** --label K=V, on top of the image's labels. */
+  labels?: string[];
   /** Called when the image is not local: pulls it (cli/ shows progress). */
   pull: (name: string) => Promise<void>;
   log: Logger;
@@ -32,6 +43,18 @@ function etcFiles(dir: string, hostname: string): [string, string][] {
   const resolv = path.join(dir, 'resolv.conf');
   fs.writeFileSync(resolv, '# berth: this container has no network yet (only lo)\n');
   return [['/etc/hosts', hosts], ['/etc/hostname', hn], ['/etc/resolv.conf', resolv]];
+}
+
+/** `--label K=V` (or K alone, an empty value) -> a map. */
+function parseLabels(flags: string[]): Record<string, string> {
+  return Object.fromEntries(flags.map((l) => (l.includes('=') ? [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)] : [l, ''])));
+}
+
+/** @throws BerthError USAGE */
+function stopTimeoutOf(v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  if (!/^\d+$/.test(v)) throw new BerthError('USAGE', `--stop-timeout "${v}" must be a whole number of seconds`);
+  return Number(v);
 }
 
 /** A container made ready to run: its directory, mounted root filesystem and config.json. */
@@ -61,7 +84,9 @@ export async function prepareContainer(stores: Stores, opts: EngineRunOptions): 
   const dir = containers.path(id);
   const rootfs = path.join(dir, 'rootfs');
   let mounted = false;
+  let mountRecords: MountRecord[] = [];
   const discard = () => {
+    removeAnonymousVolumes(stores.root, { id, name, mounts: mountRecords } as ContainerRecord);
     if (mounted) {
       try {
         unmountOverlay(rootfs);
@@ -78,22 +103,30 @@ export async function prepareContainer(stores: Stores, opts: EngineRunOptions): 
     mountOverlay(lowers, path.join(dir, 'upper'), path.join(dir, 'work'), rootfs);
     mounted = true;
     const hostname = opts.hostname ?? id.slice(0, 12);
-    const spec = buildSpec({ id, rootfs, image: config, opts, etcFiles: etcFiles(dir, hostname) });
+    const restartPolicy = parseRestartPolicy(opts.restart, opts.rm);
+    const stopTimeout = stopTimeoutOf(opts.stopTimeout);
+    if (opts.stopSignal) parseSignal(opts.stopSignal);
+    const resolved = resolveMounts(stores.root, rootfs, opts.volumes, opts.mounts ?? []);
+    mountRecords = resolved.records;
+    const spec = buildSpec({ id, rootfs, image: config, opts, etcFiles: etcFiles(dir, hostname), volumeMounts: resolved.mounts });
     fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(spec, null, 1));
     const entrypoint = opts.entrypoint !== undefined ? (opts.entrypoint ? [opts.entrypoint] : []) : config.Entrypoint ?? null;
     const rec: ContainerRecord = {
-      id, name, image: opts.image, imageId: img.id, command: spec.process!.args!, created: new Date().toISOString(),
+      id, name, image: opts.image, imageId: img.id, command: spec.process!.args!.slice(opts.init ? 2 : 0), created: new Date().toISOString(),
       state: { status: 'created', pid: 0, exitCode: 0, oomKilled: false }, autoRemove: opts.rm,
       config: {
         hostname, env: spec.process!.env ?? [], entrypoint: entrypoint?.length ? entrypoint : null,
         cmd: opts.args.length ? opts.args : opts.entrypoint !== undefined ? null : config.Cmd ?? null,
         workingDir: spec.process!.cwd, user: opts.user ?? config.User ?? '', tty: opts.tty,
-        stopSignal: typeof config.StopSignal === 'string' ? config.StopSignal : undefined,
+        stopSignal: opts.stopSignal ?? (typeof config.StopSignal === 'string' ? config.StopSignal : undefined),
+        stopTimeout, labels: { ...(config.Labels ?? {}), ...parseLabels(opts.labels ?? []) },
       },
+      mounts: mountRecords,
       hostConfig: {
         memory: spec.linux?.resources?.memory?.limit ?? 0, nanoCpus: opts.cpus ? Math.round(Number(opts.cpus) * 1e9) : 0,
         pidsLimit: spec.linux?.resources?.pids?.limit ?? 0, readOnly: opts.readOnly, privileged: opts.privileged,
         capAdd: opts.capAdd, capDrop: opts.capDrop, binds: opts.volumes, tmpfs: opts.tmpfs,
+        restartPolicy, ulimits: opts.ulimits ?? [], init: !!opts.init,
       },
     };
     containers.write(rec);
@@ -110,6 +143,11 @@ export async function prepareContainer(stores: Stores, opts: EngineRunOptions): 
  * @throws BerthError (exit 125 in cli/) for anything that fails before the process runs
  */
 export async function runContainer(stores: Stores, opts: EngineRunOptions): Promise<number> {
+  if (parseRestartPolicy(opts.restart, opts.rm).name !== 'no') {
+    throw new BerthError('USAGE', `--restart ${opts.restart} needs a detached container`, {
+      hint: 'add -d (or use berth create + berth start): the restart policy is applied by the container\'s monitor',
+    });
+  }
   const { rec, dir, rootfs, containers } = await prepareContainer(stores, opts);
   const { id, name } = rec;
   try {
@@ -131,6 +169,9 @@ export async function runContainer(stores: Stores, opts: EngineRunOptions): Prom
       opts.log.warn(`root filesystem of ${id.slice(0, 12)} stays mounted: ${(err as Error).message}`, { path: rootfs });
     }
     // A failed run leaves nothing; --rm removes the container once it exited.
-    if (unmounted && (opts.rm || rec.state.status !== 'exited')) containers.remove({ id, name });
+    if (unmounted && (opts.rm || rec.state.status !== 'exited')) {
+      containers.remove({ id, name });
+      for (const f of removeAnonymousVolumes(stores.root, rec)) opts.log.warn(`anonymous volume stays: ${f}`);
+    }
   }
 }

@@ -5,6 +5,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { BerthError } from '../common/errors';
 import { native } from '../common/native';
+import { topDir } from '../common/paths';
 import { CAPABILITIES, hostBoundingSet } from '../runtime/capabilities';
 import { MASKED_PATHS, READONLY_PATHS } from '../runtime/default-spec';
 import type { Mount, Spec } from '../runtime/spec';
@@ -33,6 +34,12 @@ export interface RunOptions {
   pidsLimit?: string;
   volumes: string[];
   tmpfs: string[];
+  /** --mount flags (volumes.ts parses them with -v). */
+  mounts?: string[];
+  /** --init: berth-tini (native/tini) as PID 1. */
+  init?: boolean;
+  /** --ulimit NAME=SOFT[:HARD]. */
+  ulimits?: string[];
 }
 
 export interface ImageConfigFields {
@@ -136,7 +143,7 @@ export function resolveUser(rootfs: string, user: string | undefined): { uid: nu
   return { uid, gid, additionalGids, home: passwd.find((p) => p[2] === String(uid))?.[5] || '/' };
 }
 
-function parseVolume(v: string): Mount {
+export function parseVolume(v: string): Mount {
   const parts = v.split(':');
   const [src, dst, mode] = parts;
   if (parts.length < 2 || parts.length > 3 || !src || !dst) {
@@ -155,6 +162,30 @@ function parseVolume(v: string): Mount {
   return { destination: dst, type: 'bind', source: src, options: ['rbind', 'rprivate', ...(mode === 'ro' ? ['ro'] : [])] };
 }
 
+/** Where `--init` finds its init on the host, and where the container sees it (podman's). */
+export const tiniPath = (): string => `${topDir()}/native/build/berth-tini`;
+export const INIT_IN_CONTAINER = '/dev/init';
+
+const RLIMIT_NAMES = ['as', 'core', 'cpu', 'data', 'fsize', 'locks', 'memlock', 'msgqueue', 'nice', 'nofile', 'nproc',
+  'rss', 'rtprio', 'rttime', 'sigpending', 'stack'];
+
+/** `--ulimit nofile=1024[:2048]` (-1 or "unlimited": no limit) -> process.rlimits. @throws BerthError USAGE */
+export function parseUlimits(flags: string[]): { type: string; soft: number; hard: number }[] {
+  const out = new Map<string, { type: string; soft: number; hard: number }>();
+  for (const f of flags) {
+    const m = /^([a-z]+)=(-?\d+|unlimited)(?::(-?\d+|unlimited))?$/.exec(f.trim());
+    if (!m || !RLIMIT_NAMES.includes(m[1])) {
+      throw new BerthError('USAGE', `--ulimit "${f}" must be NAME=SOFT[:HARD]`, { hint: `NAME is one of ${RLIMIT_NAMES.join(', ')}` });
+    }
+    const num = (v: string) => (v === 'unlimited' || v === '-1' ? -1 : Number(v));
+    const soft = num(m[2]);
+    const hard = m[3] !== undefined ? num(m[3]) : soft;
+    if (hard !== -1 && (soft === -1 || soft > hard)) throw new BerthError('USAGE', `--ulimit "${f}": the soft limit is above the hard limit`);
+    out.set(m[1], { type: `RLIMIT_${m[1].toUpperCase()}`, soft, hard });
+  }
+  return [...out.values()];
+}
+
 export interface SpecInput {
   id: string;
   rootfs: string;
@@ -162,6 +193,8 @@ export interface SpecInput {
   opts: RunOptions;
   /** Files generated for the container: [container path, host path]. */
   etcFiles: [string, string][];
+  /** -v and --mount resolved by volumes.ts (named volumes created); else -v is binds only. */
+  volumeMounts?: Mount[];
 }
 
 /** @throws BerthError USAGE, USER_NOT_FOUND, RUN_NO_COMMAND */
@@ -202,7 +235,8 @@ export function buildSpec(input: SpecInput): Spec {
       if (!dst.startsWith('/')) throw new BerthError('USAGE', `--tmpfs "${t}": the path must be absolute`);
       return { destination: dst, type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev', ...(o ? o.split(',') : ['noexec'])] };
     }),
-    ...opts.volumes.map(parseVolume),
+    ...(input.volumeMounts ?? opts.volumes.map(parseVolume)),
+    ...(opts.init ? [{ destination: INIT_IN_CONTAINER, type: 'bind', source: tiniPath(), options: ['bind', 'ro', 'nosuid', 'nodev'] }] : []),
   ];
 
   const resources: NonNullable<NonNullable<Spec['linux']>['resources']> = { devices: [{ allow: false, access: 'rwm' }] };
@@ -223,10 +257,12 @@ export function buildSpec(input: SpecInput): Spec {
   return {
     ociVersion: '1.0.2',
     process: {
-      terminal: opts.tty, user: { uid: user.uid, gid: user.gid, additionalGids: user.additionalGids }, args, env: [...env].map(([k, v]) => `${k}=${v}`),
+      terminal: opts.tty, user: { uid: user.uid, gid: user.gid, additionalGids: user.additionalGids },
+      args: opts.init ? [INIT_IN_CONTAINER, '--', ...args] : args, env: [...env].map(([k, v]) => `${k}=${v}`),
       cwd: opts.workdir ?? (image.WorkingDir || '/'),
       capabilities: { bounding: caps, effective: caps, permitted: caps },
       noNewPrivileges: false,
+      ...(opts.ulimits?.length ? { rlimits: parseUlimits(opts.ulimits) } : {}),
     },
     root: { path: input.rootfs, readonly: opts.readOnly },
     hostname,

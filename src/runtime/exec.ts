@@ -9,7 +9,7 @@ import { openCgroup } from '../cgroups/driver';
 import { addProcess } from './build-plan';
 import { checkSchema, checkSupported } from './config';
 import type { RuntimeContext } from './context';
-import { nativeError, startInit } from './native';
+import { Launcher, nativeError, startInit } from './native';
 import { hex, NAMESPACE_FLAGS, NAMESPACE_PROC_NAMES, Plan } from './plan';
 import type { Process } from './spec';
 import { statusOf } from './state';
@@ -28,6 +28,9 @@ export interface ExecOptions {
   preserveFds?: number;
   capAdd: string[];
   noNewPrivs?: boolean;
+  /** Start berth-init under this (stdio on /dev/null, own session): a detached exec that
+   * must not hold the caller's stdio, e.g. the engine's `berth exec -d`. */
+  launcher?: Launcher;
 }
 
 function processFromOptions(base: Process | undefined, opts: ExecOptions): Process {
@@ -96,7 +99,7 @@ export async function exec(ctx: RuntimeContext, opts: ExecOptions): Promise<numb
   if (opts.consoleSocket) plan.add('consolesocket', path.resolve(opts.consoleSocket));
   addProcess(plan, { ociVersion: rec.ociVersion, process: proc }, opts.preserveFds ?? 0);
 
-  const init = startInit(plan, opts.preserveFds ?? 0, ctx.log);
+  const init = startInit(plan, opts.preserveFds ?? 0, ctx.log, opts.launcher);
   const exited = new Promise<number>((resolve) => init.child.on('exit', (code, sig) => resolve(code ?? 128)));
   let pid: number | undefined;
   for (;;) {

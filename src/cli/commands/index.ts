@@ -3,6 +3,8 @@
 import type { Command } from 'commander';
 import type { Logger } from '../../common/log';
 import type { Stores } from '../../image/stores';
+import { register as containersOps } from './containers-ops';
+import { register as volumes } from './volumes';
 
 export interface CliContext {
   /** The engine root's stores (opened on first use, from --root). */
@@ -15,7 +17,10 @@ export interface CliContext {
 type Register = (program: Command, ctx: CliContext) => void;
 
 // Add a line here for each new file.
-const AREAS: Register[] = [];
+const AREAS: Register[] = [
+  containersOps,
+  volumes,
+];
 
 export function registerCommands(program: Command, ctx: CliContext): void {
   for (const register of AREAS) register(program, ctx);

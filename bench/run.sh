@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Times `berth run --rm busybox true` side by side with `podman run --rm` of the same image
+# (imported into a private podman store) and `crun run` of an equivalent bundle, in one
+# hyperfine run, and prints the ratios podman/berth and berth/crun.
+#
+# Usage (as root, from any directory):  bench/run.sh
+# Environment: RUNS (default 20), WARMUP (default 3).
+# Needs: hyperfine podman crun (./setup.sh installs them) and a built tree.
+set -euo pipefail
+
+REPO=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)
+RUNS=${RUNS:-20}
+WARMUP=${WARMUP:-3}
+die() { echo "run.sh: $*" >&2; exit 1; }
+[ "$(id -u)" -eq 0 ] || die "must run as root"
+for t in hyperfine podman crun unshare; do command -v "$t" >/dev/null || die "'$t' not found; run $REPO/setup.sh"; done
+[ -f "$REPO/build/busybox-bundle/config.json" ] || die "build/busybox-bundle missing; run $REPO/setup.sh"
+
+TMP=$(mktemp -d /tmp/berth-bench-run.XXXXXX)
+ROOT=$TMP/berth-root
+PODMAN=(podman --root "$TMP/p/storage" --runroot "$TMP/p/run" --tmpdir "$TMP/p/tmp" --events-backend=file
+  --cgroup-manager=cgroupfs --runtime runc)
+cleanup() {
+  "${PODMAN[@]}" rm -af >/dev/null 2>&1 || true
+  "${PODMAN[@]}" rmi -af >/dev/null 2>&1 || true
+  for m in $(awk -v t="$TMP" 'index($2, t) == 1 { print $2 }' /proc/self/mounts | sort -r); do umount -l "$m" || true; done
+  rm -rf "$TMP"
+}
+trap cleanup EXIT INT TERM
+
+echo "preparing: berth image, podman image, crun bundle (in $TMP)"
+bash "$REPO/scripts/make-busybox-image.sh" "$ROOT" >/dev/null
+"${PODMAN[@]}" import -q "$REPO/build/busybox-rootfs.tar" localhost/busybox:bench >/dev/null
+cp -a "$REPO/build/busybox-bundle" "$TMP/bundle"
+node -e 'const f=process.argv[1],fs=require("fs"),c=JSON.parse(fs.readFileSync(f));c.process.args=["/bin/true"];c.process.terminal=false;fs.writeFileSync(f,JSON.stringify(c))' "$TMP/bundle/config.json"
+
+# crun 1.8 refuses this project's hybrid cgroup layout unless the cgroup2 mount is gone
+# from its mount namespace (../shared/HOST-NOTES.md); podman's runc and berth do not need it.
+CRUN="crun --root $TMP/crun-root run --bundle $TMP/bundle c\$RANDOM\$RANDOM"
+if [ ! -f /sys/fs/cgroup/cgroup.controllers ] && awk '$2 == "/sys/fs/cgroup/unified" { f = 1 } END { exit !f }' /proc/self/mounts; then
+  CRUN="unshare -m --propagation private sh -c 'umount /sys/fs/cgroup/unified; exec \"\$@\"' sh $CRUN"
+fi
+# podman: the flags these machines need (HOST-NOTES.md); network none as berth has no network yet.
+PODMAN_RUN="${PODMAN[*]} run --rm --network none --ulimit nofile=20000:20000 --ulimit nproc=32768:32768 localhost/busybox:bench true"
+
+hyperfine --shell=bash --warmup "$WARMUP" --runs "$RUNS" --export-json "$TMP/hf.json" \
+  -n 'berth run --rm' "$REPO/bin/berth --root $ROOT run --rm busybox true" \
+  -n 'podman run --rm' "$PODMAN_RUN" \
+  -n 'crun run' "$CRUN"
+
+node -e '
+  const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")).results;
+  const m = Object.fromEntries(r.map((x) => [x.command, x.mean * 1000]));
+  console.log("\nmeans: " + r.map((x) => `${x.command} ${(x.mean * 1000).toFixed(1)} ms`).join(", "));
+  console.log(`podman / berth: ${(m["podman run --rm"] / m["berth run --rm"]).toFixed(2)}x (target: at least 3x)`);
+  console.log(`berth / crun:   ${(m["berth run --rm"] / m["crun run"]).toFixed(2)}x`);
+' "$TMP/hf.json"

@@ -1,0 +1,144 @@
+// bin/berth's container verbs beyond run/stop/rm: exec, top, pause, unpause, rename, diff,
+// export, cp, container prune and info. Parses and prints only; the work is in
+// engine/{exec,container-ops,container-fs}.ts. Tests: test/integration/exec.test.ts and
+// container-ops.test.ts.
+import * as fs from 'node:fs';
+import type { Command } from 'commander';
+import { BerthError } from '../../common/errors';
+import { copyFiles, diffContainer, exportContainer } from '../../engine/container-fs';
+import { engineInfo, pruneContainers, renameContainer, setContainerPaused, topContainer } from '../../engine/container-ops';
+import { execInContainer } from '../../engine/exec';
+import { humanSize, print } from '../output';
+import type { CliContext } from './index';
+
+const collect = (v: string, acc: string[]) => [...acc, v];
+
+/** "CONTAINER:PATH" -> [container, path]; a host path (absolute, ./, ../ or no ":") -> undefined. */
+function splitContainerPath(arg: string): [string, string] | undefined {
+  if (arg.startsWith('/') || arg.startsWith('.')) return undefined;
+  const i = arg.indexOf(':');
+  if (i <= 0) return undefined;
+  return [arg.slice(0, i), arg.slice(i + 1)];
+}
+
+/**
+ * Without -i the process gets no input, as Docker's: fd 0 becomes /dev/null (the lowest
+ * free fd is 0 once it is closed). Node has not opened process.stdin at this point.
+ */
+function detachStdin(): void {
+  try {
+    fs.closeSync(0);
+  } catch {
+    // already closed
+  }
+  fs.openSync('/dev/null', 'r');
+}
+
+export function register(program: Command, ctx: CliContext): void {
+  const root = () => ctx.stores().root;
+
+  program.command('exec <container> <command...>').description('run a command in a running container')
+    .option('-i, --interactive', 'keep stdin open')
+    .option('-t, --tty', 'allocate a pseudo-terminal')
+    .option('-d, --detach', 'return once the command runs')
+    .option('-e, --env <var>', 'set an environment variable (repeatable)', collect, [])
+    .option('-u, --user <user[:group]>', 'user (name or uid) and group, from the container\'s /etc/passwd')
+    .option('-w, --workdir <dir>', 'working directory inside the container')
+    .passThroughOptions()
+    .action(async (ref: string, command: string[], o) => {
+      if (!o.interactive && !o.detach) detachStdin();
+      ctx.setResult(await execInContainer(root(), ref, {
+        args: command, env: o.env, user: o.user, workdir: o.workdir, tty: !!o.tty, detach: !!o.detach, log: ctx.logger(),
+      }));
+    });
+
+  program.command('top <container> [psOptions...]').description('show the processes of a running container (ps options after it)')
+    .allowUnknownOption()
+    .passThroughOptions()
+    .action(async (ref: string, psArgs: string[]) => {
+      print(await topContainer(root(), ref, psArgs, ctx.logger()));
+    });
+
+  for (const [verb, paused] of [['pause', true], ['unpause', false]] as const) {
+    program.command(`${verb} <containers...>`).description(`${paused ? 'freeze' : 'thaw'} every process of containers`)
+      .action(async (refs: string[]) => {
+        for (const ref of refs) {
+          await setContainerPaused(root(), ref, paused, ctx.logger());
+          print(`${ref}\n`);
+        }
+      });
+  }
+
+  program.command('rename <container> <name>').description('give a container a new name')
+    .action(async (ref: string, name: string) => {
+      await renameContainer(root(), ref, name, ctx.logger());
+    });
+
+  program.command('diff <container>').description('files the container added (A), changed (C) or deleted (D)')
+    .action(async (ref: string) => {
+      for (const c of await diffContainer(ctx.stores(), ref, ctx.logger())) print(`${c.kind} ${c.path}\n`);
+    });
+
+  program.command('export <container>').description('write the container\'s root filesystem as a tar archive')
+    .option('-o, --output <file>', 'the archive to write (default: stdout)')
+    .action(async (ref: string, o: { output?: string }) => {
+      if (!o.output && process.stdout.isTTY) {
+        throw new BerthError('USAGE', 'refusing to write a tar archive to a terminal', { hint: 'use -o FILE or redirect stdout' });
+      }
+      await exportContainer(ctx.stores(), ref, o.output, ctx.logger());
+    });
+
+  program.command('cp <source> <destination>')
+    .description('copy files between a container and the host: cp CONTAINER:PATH HOSTPATH, cp HOSTPATH CONTAINER:PATH')
+    .action(async (source: string, destination: string) => {
+      const from = splitContainerPath(source);
+      const to = splitContainerPath(destination);
+      if (!!from === !!to) {
+        throw new BerthError('USAGE', from ? 'cp copies between a container and the host, not between containers'
+          : 'cp needs one side as CONTAINER:PATH', { hint: 'berth cp CONTAINER:/path HOSTPATH, or berth cp HOSTPATH CONTAINER:/path' });
+      }
+      const [ref, containerPath] = (from ?? to)!;
+      if (!containerPath) throw new BerthError('USAGE', `"${from ? source : destination}" has no path after ":"`);
+      await copyFiles(ctx.stores(), {
+        direction: from ? 'from-container' : 'to-container', ref, containerPath, hostPath: from ? destination : source,
+        log: ctx.logger(),
+      });
+    });
+
+  // `container` is berth-main's (hidden) group for the monitor's cleanup; prune joins it.
+  const container = program.commands.find((c) => c.name() === 'container') ?? program.command('container');
+  container.command('prune').description('remove every exited container')
+    .option('-f, --force', 'do not ask (berth never asks)')
+    .action(async () => {
+      const r = await pruneContainers(root(), ctx.logger());
+      if (r.removed.length) print(`Deleted Containers:\n${r.removed.map((id) => `${id}\n`).join('')}\n`);
+      print(`Total reclaimed space: ${humanSize(r.bytes)}\n`);
+    });
+
+  program.command('info').description('show what this berth is and holds')
+    .option('--format <format>', 'json for JSON')
+    .action(async (o: { format?: string }) => {
+      const i = await engineInfo(ctx.stores(), ctx.logger());
+      if (o.format === 'json') return print(JSON.stringify(i, null, 2) + '\n');
+      print([
+        `Server Version: ${i.version}`,
+        `Root Dir: ${i.root}`,
+        `Containers: ${i.containers.total}`,
+        ` Running: ${i.containers.running}`,
+        ` Paused: ${i.containers.paused}`,
+        ` Stopped: ${i.containers.stopped}`,
+        `Images: ${i.images}`,
+        `Storage Driver: ${i.storageDriver}`,
+        ` Backing Filesystem: ${i.backingFilesystem}`,
+        `Cgroup Driver: ${i.cgroupDriver}`,
+        `Cgroup Version: ${i.cgroupVersion}`,
+        `Runtimes: ${Object.entries(i.runtimes).map(([n, p]) => `${n} (${p})`).join(', ')}`,
+        `Default Runtime: ${i.defaultRuntime}`,
+        `Kernel Version: ${i.kernelVersion}`,
+        `Operating System: ${i.operatingSystem}`,
+        `Architecture: ${i.architecture}`,
+        `CPUs: ${i.cpus}`,
+        `Total Memory: ${humanSize(i.memTotal)}`,
+      ].join('\n') + '\n');
+    });
+}

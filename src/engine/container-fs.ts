@@ -1,0 +1,375 @@
+// A container's files from the host: `berth diff` (its overlay upper dir against the
+// image's layers), `berth export` (a tar of the merged root filesystem, by GNU tar) and
+// `berth cp` both ways. Called by cli/commands/containers-ops.ts. Node host process, root.
+//
+// cp's threat model: the container (running, or its image) controls every name in its
+// root filesystem, so a path inside it is never resolved by the host's lookup. Each step is
+// openat2(RESOLVE_IN_ROOT) from the root (symlinks, "..", absolute names stay inside it)
+// for the parent, then one plain name under /proc/self/fd/<parent fd>, opened with
+// O_NOFOLLOW: a symlink planted there cannot send a read or a write outside the root.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { BerthError, isErrno, wrapSystemError } from '../common/errors';
+import type { Logger } from '../common/log';
+import { AT_FDCWD, native, O_PATH } from '../common/native';
+import type { Stores } from '../image/stores';
+import { mountOverlay, unmountOverlay } from '../storage/overlay';
+import { ContainerRecord, ContainerStore } from './containers';
+import { isActive, resolveContainer, withEngineLock } from './lifecycle';
+
+// ---- the merged root filesystem ------------------------------------------------------
+
+function isMountpoint(dir: string): boolean {
+  try {
+    return fs.lstatSync(dir).dev !== fs.lstatSync(path.dirname(dir)).dev;
+  } catch {
+    return false;
+  }
+}
+
+function imageLowerDirs(stores: Stores, rec: ContainerRecord): string[] {
+  const img = stores.images.resolve(rec.imageId);
+  return [...img.layers].reverse().map((c) => stores.layers.path(c));
+}
+
+/**
+ * Runs FN with the container's merged root filesystem. A container that has exited has it
+ * unmounted: it is mounted for FN and unmounted after, all under the engine lock, so that
+ * no `rm` or `start` runs meanwhile.
+ * @throws BerthError STORAGE_MOUNT, STORAGE_UNMOUNT, IMAGE_NOT_FOUND
+ */
+export async function withRootfs<T>(stores: Stores, rec: ContainerRecord, fn: (rootfs: string) => Promise<T> | T): Promise<T> {
+  const cs = new ContainerStore(stores.root);
+  const rootfs = cs.path(rec.id, 'rootfs');
+  if (isActive(rec) && isMountpoint(rootfs)) return fn(rootfs);
+  return withEngineLock(stores.root, async () => {
+    if (isMountpoint(rootfs)) return fn(rootfs);
+    mountOverlay(imageLowerDirs(stores, rec), cs.path(rec.id, 'upper'), cs.path(rec.id, 'work'), rootfs);
+    try {
+      return await fn(rootfs);
+    } finally {
+      unmountOverlay(rootfs);
+    }
+  });
+}
+
+// ---- diff ----------------------------------------------------------------------------
+
+export interface Change {
+  kind: 'A' | 'C' | 'D';
+  path: string;
+}
+
+const isWhiteout = (st: fs.Stats) => st.isCharacterDevice() && st.rdev === 0;
+
+function isOpaque(dir: string): boolean {
+  try {
+    return native().lgetxattr(AT_FDCWD, dir, 'trusted.overlay.opaque')?.toString() === 'y';
+  } catch {
+    return false;
+  }
+}
+
+/** True if REL is in the image the layers LOWERS (top first) make, as overlayfs merges them. */
+function inImage(lowers: string[], rel: string): boolean {
+  const parts = rel.split('/').filter(Boolean);
+  for (const layer of lowers) {
+    let p = layer;
+    let stop = false;
+    let found = true;
+    for (let i = 0; i < parts.length; i++) {
+      p = path.join(p, parts[i]);
+      let st: fs.Stats;
+      try {
+        st = fs.lstatSync(p);
+      } catch {
+        found = false;
+        break;
+      }
+      // A whiteout or a non-directory hides the name in every layer below.
+      if (isWhiteout(st)) return false;
+      if (i < parts.length - 1) {
+        if (!st.isDirectory()) return false;
+        if (isOpaque(p)) stop = true;
+      }
+    }
+    if (found) return true;
+    if (stop) return false;
+  }
+  return false;
+}
+
+/**
+ * `berth diff`: what the container changed against its image, from its overlay upper dir:
+ * whiteouts are D, names the image lacks are A, names it has are C (a directory only when
+ * something under it changed, or it was made opaque). The files the engine bind-mounts
+ * (/etc/hosts, ...) and the mount points it made are left out, as Docker's init layer does.
+ * @throws BerthError CONTAINER_NOT_FOUND, IMAGE_NOT_FOUND
+ */
+export async function diffContainer(stores: Stores, ref: string, log: Logger): Promise<Change[]> {
+  const rec = await resolveContainer(stores.root, ref, log);
+  const cs = new ContainerStore(stores.root);
+  const upper = cs.path(rec.id, 'upper');
+  const lowers = imageLowerDirs(stores, rec);
+  let mountPoints = new Set<string>();
+  try {
+    const spec = JSON.parse(fs.readFileSync(cs.path(rec.id, 'config.json'), 'utf8')) as { mounts?: { destination: string }[] };
+    mountPoints = new Set((spec.mounts ?? []).map((m) => path.posix.normalize(m.destination)));
+  } catch {
+    // no config.json: report everything
+  }
+  const walk = (rel: string): Change[] => {
+    const out: Change[] = [];
+    for (const name of fs.readdirSync(path.join(upper, rel)).sort()) {
+      const r = path.posix.join(rel, name);
+      const st = fs.lstatSync(path.join(upper, r));
+      const skip = mountPoints.has(r);
+      if (isWhiteout(st)) {
+        if (!skip) out.push({ kind: 'D', path: r });
+        continue;
+      }
+      const had = inImage(lowers, r);
+      if (!st.isDirectory()) {
+        if (!skip) out.push({ kind: had ? 'C' : 'A', path: r });
+        continue;
+      }
+      const below = walk(r);
+      if (!skip && (!had || below.length || isOpaque(path.join(upper, r)))) out.push({ kind: had ? 'C' : 'A', path: r });
+      out.push(...below);
+    }
+    return out;
+  };
+  return walk('/');
+}
+
+// ---- export --------------------------------------------------------------------------
+
+/**
+ * `berth export`: a tar of the container's root filesystem (GNU tar, numeric owners, not
+ * crossing mounts) to OUTPUT, or to stdout when OUTPUT is undefined.
+ * @throws BerthError CONTAINER_NOT_FOUND, EXPORT_FAILED, STORAGE_MOUNT
+ */
+export async function exportContainer(stores: Stores, ref: string, output: string | undefined, log: Logger): Promise<void> {
+  const rec = await resolveContainer(stores.root, ref, log);
+  await withRootfs(stores, rec, (rootfs) => new Promise<void>((resolve, reject) => {
+    const names = fs.readdirSync(rootfs).sort();
+    const args = ['--numeric-owner', '--one-file-system', '-C', rootfs, '-cf', output ? path.resolve(output) : '-',
+      ...(names.length ? ['--', ...names] : ['-T', '/dev/null'])];
+    log.debug('export', { id: rec.id, tar: args.join(' ') });
+    const { spawn } = require('node:child_process') as typeof import('node:child_process');
+    const tar = spawn('tar', args, { stdio: ['ignore', output ? 'ignore' : 'inherit', 'pipe'] });
+    let err = '';
+    tar.stderr!.on('data', (d) => (err += d));
+    tar.on('error', (e) => reject(new BerthError('EXPORT_FAILED', `export container "${rec.name}": ${e.message}`, {
+      hint: 'berth export needs GNU tar on the host',
+    })));
+    tar.on('close', (code) => {
+      // 1: a file changed while it was read (a running container); the archive is whole.
+      if (code === 0 || code === 1) {
+        if (code === 1) log.warn(`export of "${rec.name}": ${err.trim()}`);
+        resolve();
+      } else {
+        reject(new BerthError('EXPORT_FAILED', `export container "${rec.name}" to "${output ?? '-'}": ${err.trim() || `tar exit ${code}`}`));
+      }
+    });
+  }));
+}
+
+// ---- cp ------------------------------------------------------------------------------
+
+const procFd = (fd: number, name?: string) => (name === undefined ? `/proc/self/fd/${fd}` : `/proc/self/fd/${fd}/${name}`);
+
+function cpError(what: string, err: unknown): BerthError {
+  return wrapSystemError('CP_PATH', what, err);
+}
+
+/** Opens the directory DIR of the container's root (RESOLVE_IN_ROOT) as an O_PATH fd. */
+function openDirInRoot(rootfd: number, dir: string, shown: string): number {
+  try {
+    return native().openat2(rootfd, dir, O_PATH | fs.constants.O_DIRECTORY);
+  } catch (err) {
+    throw cpError(`container path "${shown}"`, err);
+  }
+}
+
+function copyFileData(from: number, to: number): void {
+  const buf = Buffer.allocUnsafe(1 << 20);
+  for (;;) {
+    const n = fs.readSync(from, buf, 0, buf.length, null);
+    if (n === 0) return;
+    let off = 0;
+    while (off < n) off += fs.writeSync(to, buf, off, n - off);
+  }
+}
+
+/** Copies NAME under the directory fd PARENT (in the container) to the host path DEST. */
+function copyOutEntry(parent: number, name: string, dest: string, log: Logger): void {
+  const src = procFd(parent, name);
+  const st = fs.lstatSync(src);
+  if (st.isDirectory()) {
+    const fd = fs.openSync(src, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY | fs.constants.O_NOFOLLOW);
+    try {
+      if (!fs.existsSync(dest)) fs.mkdirSync(dest, { mode: 0o700 });
+      for (const n of fs.readdirSync(procFd(fd)).sort()) copyOutEntry(fd, n, path.join(dest, n), log);
+    } finally {
+      fs.closeSync(fd);
+    }
+  } else if (st.isFile()) {
+    const fd = fs.openSync(src, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
+    try {
+      if (!fs.fstatSync(fd).isFile()) throw new BerthError('CP_PATH', `"${name}" changed while it was copied`);
+      try {
+        if (!fs.lstatSync(dest).isDirectory()) fs.unlinkSync(dest);
+      } catch {
+        // absent
+      }
+      const out = fs.openSync(dest, 'wx', 0o600);
+      try {
+        copyFileData(fd, out);
+      } finally {
+        fs.closeSync(out);
+      }
+    } finally {
+      fs.closeSync(fd);
+    }
+  } else if (st.isSymbolicLink()) {
+    fs.rmSync(dest, { force: true });
+    fs.symlinkSync(fs.readlinkSync(src), dest);
+  } else {
+    log.warn(`cp: skipped "${name}": not a file, directory or symlink`);
+    return;
+  }
+  // As `cp -a`: owner, mode and times of the container's file.
+  fs.lchownSync(dest, st.uid, st.gid);
+  if (!st.isSymbolicLink()) {
+    fs.chmodSync(dest, st.mode & 0o7777);
+    fs.utimesSync(dest, st.atime, st.mtime);
+  }
+}
+
+/** Copies the host path SRC to NAME under the directory fd PARENT (in the container). */
+function copyInEntry(src: string, parent: number, name: string, log: Logger): void {
+  const st = fs.lstatSync(src);
+  const dest = procFd(parent, name);
+  let existing: fs.Stats | undefined;
+  try {
+    existing = fs.lstatSync(dest);
+  } catch {
+    existing = undefined;
+  }
+  if (existing?.isDirectory() && !st.isDirectory()) {
+    throw new BerthError('CP_PATH', `cannot overwrite directory "${name}" with a non-directory`);
+  }
+  if (existing && !existing.isDirectory() && st.isDirectory()) {
+    throw new BerthError('CP_PATH', `cannot overwrite non-directory "${name}" with a directory`);
+  }
+  if (existing && !existing.isDirectory()) fs.unlinkSync(dest);
+  if (st.isDirectory()) {
+    if (!existing) fs.mkdirSync(dest, { mode: 0o700 });
+    const fd = fs.openSync(dest, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY | fs.constants.O_NOFOLLOW);
+    try {
+      for (const n of fs.readdirSync(src).sort()) copyInEntry(path.join(src, n), fd, n, log);
+      fs.fchmodSync(fd, st.mode & 0o7777);
+      fs.futimesSync(fd, st.atime, st.mtime);
+    } finally {
+      fs.closeSync(fd);
+    }
+  } else if (st.isFile()) {
+    const fd = fs.openSync(dest, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o600);
+    try {
+      const from = fs.openSync(src, 'r');
+      try {
+        copyFileData(from, fd);
+      } finally {
+        fs.closeSync(from);
+      }
+      fs.fchmodSync(fd, st.mode & 0o7777);
+      fs.futimesSync(fd, st.atime, st.mtime);
+    } finally {
+      fs.closeSync(fd);
+    }
+  } else if (st.isSymbolicLink()) {
+    fs.symlinkSync(fs.readlinkSync(src), dest);
+  } else {
+    log.warn(`cp: skipped "${src}": not a file, directory or symlink`);
+  }
+}
+
+export interface CopyRequest {
+  /** Which side is the container's. */
+  direction: 'from-container' | 'to-container';
+  ref: string;
+  /** The path inside the container (absolute, or relative to its root). */
+  containerPath: string;
+  hostPath: string;
+  log: Logger;
+}
+
+/**
+ * `berth cp`, with Docker's rules for the destination: an existing directory receives the
+ * source under its own name; anything else is the new name (its parent must exist).
+ * Symlinks are copied as symlinks. Into the container, files belong to root (Docker's
+ * default); out of it, they keep the container's owners, as `cp -a`.
+ * @throws BerthError CONTAINER_NOT_FOUND, CP_PATH (a missing or unusable path, either side)
+ */
+export async function copyFiles(stores: Stores, req: CopyRequest): Promise<void> {
+  const rec = await resolveContainer(stores.root, req.ref, req.log);
+  const cpath = path.posix.normalize(`/${req.containerPath}`);
+  const shown = `${req.ref}:${req.containerPath}`;
+  await withRootfs(stores, rec, (rootfs) => {
+    const rootfd = fs.openSync(rootfs, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+    const fds: number[] = [];
+    try {
+      if (req.direction === 'from-container') {
+        const parent = openDirInRoot(rootfd, path.posix.dirname(cpath), shown);
+        fds.push(parent);
+        const name = cpath === '/' ? '.' : path.posix.basename(cpath);
+        try {
+          fs.lstatSync(procFd(parent, name));
+        } catch (err) {
+          throw cpError(`container path "${shown}"`, err);
+        }
+        let dest = path.resolve(req.hostPath);
+        const destSt = fs.statSync(dest, { throwIfNoEntry: false });
+        if (destSt?.isDirectory()) dest = path.join(dest, name === '.' ? path.basename(rootfs) : name);
+        else if (!fs.existsSync(path.dirname(dest))) {
+          throw new BerthError('CP_PATH', `host path "${req.hostPath}": its directory does not exist`, { hint: 'create it first' });
+        }
+        try {
+          copyOutEntry(parent, name, dest, req.log);
+        } catch (err) {
+          throw err instanceof BerthError ? err : cpError(`copy "${shown}" to "${req.hostPath}"`, err);
+        }
+        return;
+      }
+      if (!fs.existsSync(req.hostPath) && !fs.lstatSync(req.hostPath, { throwIfNoEntry: false })) {
+        throw new BerthError('CP_PATH', `host path "${req.hostPath}": no such file or directory`);
+      }
+      let parent: number | undefined;
+      let name = path.basename(path.resolve(req.hostPath));
+      try {
+        const fd = native().openat2(rootfd, cpath, O_PATH);
+        fds.push(fd);
+        if (fs.fstatSync(fd).isDirectory()) parent = fd;
+      } catch (err) {
+        if (!isErrno(err, 'ENOENT')) throw cpError(`container path "${shown}"`, err);
+      }
+      if (parent === undefined) {
+        if (req.containerPath.endsWith('/')) {
+          throw new BerthError('CP_PATH', `container path "${shown}": no such directory`, { hint: 'create it first, or leave out the final "/"' });
+        }
+        parent = openDirInRoot(rootfd, path.posix.dirname(cpath), shown);
+        fds.push(parent);
+        name = path.posix.basename(cpath);
+      }
+      try {
+        copyInEntry(req.hostPath, parent, name, req.log);
+      } catch (err) {
+        throw err instanceof BerthError ? err : cpError(`copy "${req.hostPath}" to "${shown}"`, err);
+      }
+    } finally {
+      for (const fd of fds) fs.closeSync(fd);
+      fs.closeSync(rootfd);
+    }
+  });
+}

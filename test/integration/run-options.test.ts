@@ -1,0 +1,166 @@
+// `berth run` flags for containers as users know them: --init (zombies reaped, signals
+// forwarded), --restart (counted, bounded, stopped by `berth stop`), --ulimit,
+// --stop-signal/--stop-timeout, and --label with `ps --filter`. Embedded busybox image,
+// private --root.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { requires, sleep, TOP, waitFor } from '../helpers';
+
+const BERTH = path.join(TOP, 'bin', 'berth');
+const skip = requires('root');
+
+/** Processes whose command line mentions TEXT (zombies included: they matter here). */
+function processesWith(text: string): number[] {
+  return fs.readdirSync('/proc').filter((n) => /^\d+$/.test(n)).filter((p) => {
+    try {
+      return fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(text);
+    } catch {
+      return false;
+    }
+  }).map(Number);
+}
+
+describe('berth run options', { skip, concurrency: 3 }, () => {
+  let dir: string;
+  let root: string;
+  const berth = (args: string[], timeout = 60_000) => {
+    const r = spawnSync(BERTH, ['--root', root, ...args], { encoding: 'utf8', timeout });
+    return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+  };
+  const ok = (args: string[]): string => {
+    const r = berth(args);
+    assert.equal(r.status, 0, `berth ${args.join(' ')}: ${r.stderr}`);
+    return r.stdout;
+  };
+  const inspect = (ref: string): any => JSON.parse(ok(['inspect', ref]))[0];
+
+  before(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-test-run-options-'));
+    root = path.join(dir, 'root');
+    const r = spawnSync('bash', [path.join(TOP, 'scripts', 'make-busybox-image.sh'), root], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+  });
+  after(async () => {
+    const ids = fs.existsSync(path.join(root, 'containers')) ? fs.readdirSync(path.join(root, 'containers')) : [];
+    if (ids.length) berth(['rm', '-f', ...ids]);
+    await waitFor(() => processesWith(root).length === 0, 10_000);
+    const mounts = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes(dir));
+    const procs = processesWith(root);
+    fs.rmSync(dir, { recursive: true, force: true });
+    assert.deepEqual(mounts, []);
+    assert.deepEqual(procs, []);
+  });
+
+  it('--init: PID 1 is the init, and it reaps orphaned zombies', () => {
+    // The subshell's sleep is orphaned to PID 1; `exec sleep` makes PID 1 a process that
+    // never waits, unless --init put one that does in front of it.
+    const script = '(sleep 0.1 &) ; (sleep 0.8; ps -o pid,stat,comm) & exec sleep 1.2';
+    const without = ok(['run', '--rm', 'busybox', 'sh', '-c', script]);
+    assert.match(without, /^ +1 S +sleep$/m);
+    assert.match(without, /^ +\d+ Z +sleep$/m, 'control: without --init the orphan stays a zombie');
+    const withInit = ok(['run', '--rm', '--init', 'busybox', 'sh', '-c', script]);
+    assert.match(withInit, /^ +1 S +berth:\[tini\]$/m);
+    assert.doesNotMatch(withInit, / Z /);
+    assert.equal(ok(['run', '--rm', '--init', 'busybox', 'sh', '-c', 'tr "\\0" " " < /proc/1/cmdline']), '/dev/init -- sh -c tr "\\0" " " < /proc/1/cmdline ');
+    // The child's status is the container's; a missing command is 127.
+    assert.equal(berth(['run', '--rm', '--init', 'busybox', 'sh', '-c', 'exit 7']).status, 7);
+    const missing = berth(['run', '--rm', '--init', 'busybox', 'no-such-command']);
+    assert.equal(missing.status, 127);
+    assert.match(missing.stderr, /exec no-such-command: No such file or directory/);
+  });
+
+  it('--init forwards berth stop\'s SIGTERM to the child (143), which PID 1 alone would ignore', async () => {
+    ok(['run', '-d', '--init', '--name', 'init-stop', 'busybox', 'sleep', '300']);
+    const c = inspect('init-stop');
+    assert.equal(c.HostConfig.Init, true);
+    assert.equal(c.Path, 'sleep');
+    const t0 = Date.now();
+    ok(['stop', '-t', '20', 'init-stop']);
+    assert.ok(Date.now() - t0 < 10_000, 'the TERM did not reach sleep: stop waited for the SIGKILL');
+    assert.equal(inspect('init-stop').State.ExitCode, 143);
+    ok(['rm', 'init-stop']);
+  });
+
+  it('--restart on-failure:2 restarts exactly twice; RestartCount counts', async () => {
+    ok(['run', '-d', '--name', 'flaky', '--restart', 'on-failure:2', 'busybox', 'sh', '-c', 'echo attempt; exit 3']);
+    assert.ok(await waitFor(() => inspect('flaky').RestartCount === 2 && inspect('flaky').State.Status === 'exited', 20_000));
+    await sleep(1500); // a third start would have come by now (back-off: 100, 200, 400 ms)
+    const c = inspect('flaky');
+    assert.equal(c.RestartCount, 2);
+    assert.equal(c.State.ExitCode, 3);
+    assert.deepEqual(c.HostConfig.RestartPolicy, { Name: 'on-failure', MaximumRetryCount: 2 });
+    assert.equal(ok(['logs', 'flaky']), 'attempt\nattempt\nattempt\n');
+    ok(['rm', 'flaky']);
+    // Success does not restart on-failure.
+    ok(['run', '-d', '--name', 'fine', '--restart', 'on-failure', 'busybox', 'true']);
+    assert.equal(ok(['wait', 'fine']), '0\n');
+    await sleep(1000);
+    assert.equal(inspect('fine').RestartCount, 0);
+    ok(['rm', 'fine']);
+  });
+
+  it('--restart always restarts a clean exit until berth stop; then it stays down', async () => {
+    ok(['run', '-d', '--name', 'always', '--restart', 'always', 'busybox', 'sh', '-c', 'sleep 0.2']);
+    assert.ok(await waitFor(() => inspect('always').RestartCount >= 2, 20_000));
+    ok(['stop', '-t', '1', 'always']);
+    const count = inspect('always').RestartCount;
+    await sleep(2000);
+    const c = inspect('always');
+    assert.equal(c.State.Status, 'exited');
+    assert.equal(c.RestartCount, count);
+    ok(['rm', 'always']);
+    // --restart needs a monitor: a foreground run refuses it, and --rm conflicts.
+    assert.equal(berth(['run', '--restart', 'always', 'busybox', 'true']).status, 125);
+    assert.match(berth(['run', '-d', '--rm', '--restart', 'always', 'busybox', 'true']).stderr, /conflicting options/);
+    assert.equal(berth(['run', '-d', '--restart', 'sometimes', 'busybox', 'true']).status, 125);
+  });
+
+  it('--ulimit sets the limits the process sees', () => {
+    assert.equal(ok(['run', '--rm', '--ulimit', 'nofile=123:456', '--ulimit', 'nproc=77', 'busybox', 'sh', '-c',
+      'ulimit -n; ulimit -Hn; ulimit -u']), '123\n456\n77\n');
+    const bad = berth(['run', '--rm', '--ulimit', 'nofile=9:8', 'busybox', 'true']);
+    assert.equal(bad.status, 125);
+    assert.match(bad.stderr, /soft limit is above the hard limit/);
+    assert.equal(berth(['run', '--rm', '--ulimit', 'bogus=1', 'busybox', 'true']).status, 125);
+  });
+
+  it('--stop-signal and --stop-timeout are what berth stop uses', async () => {
+    ok(['run', '-d', '--name', 'usr1', '--stop-signal', 'USR1', '--stop-timeout', '30', 'busybox', 'sh', '-c',
+      'trap "exit 10" USR1; while true; do sleep 0.1; done']);
+    const c = inspect('usr1');
+    assert.equal(c.Config.StopSignal, 'USR1');
+    assert.equal(c.Config.StopTimeout, 30);
+    ok(['stop', 'usr1']);
+    assert.equal(inspect('usr1').State.ExitCode, 10);
+    // sleep as PID 1 ignores TERM: the SIGKILL comes after --stop-timeout, not 10 s.
+    ok(['run', '-d', '--name', 'quick', '--stop-timeout', '1', 'busybox', 'sleep', '300']);
+    const t0 = Date.now();
+    ok(['stop', 'quick']);
+    const ms = Date.now() - t0;
+    assert.ok(ms >= 1000 && ms < 8000, `stop took ${ms} ms`);
+    assert.equal(inspect('quick').State.ExitCode, 137);
+    ok(['rm', 'usr1', 'quick']);
+  });
+
+  it('--label shows in inspect, and ps --filter selects by label, status and name', () => {
+    const web = ok(['run', '-d', '--name', 'lbl-web', '-l', 'app=web', '--label', 'tier=front', 'busybox', 'sleep', '300']).trim();
+    const db = ok(['run', '-d', '--name', 'lbl-db', '--label', 'app=db', 'busybox', 'sleep', '300']).trim();
+    const done = ok(['run', '-d', '--name', 'lbl-done', '--label', 'app=web', 'busybox', 'true']).trim();
+    ok(['wait', done]);
+    assert.deepEqual(inspect('lbl-web').Config.Labels, { app: 'web', tier: 'front' });
+    const ids = (args: string[]) => ok(['ps', '-q', '--no-trunc', ...args]).split('\n').filter(Boolean).sort();
+    assert.deepEqual(ids(['--filter', 'label=app=web']), [web]);
+    assert.deepEqual(ids(['-a', '--filter', 'label=app=web']), [web, done].sort());
+    assert.deepEqual(ids(['--filter', 'label=app']), [web, db].sort());
+    assert.deepEqual(ids(['--filter', 'label=app=web', '--filter', 'label=tier=front']), [web]);
+    assert.deepEqual(ids(['--filter', 'label=app=none']), []);
+    assert.deepEqual(ids(['--filter', 'status=exited', '--filter', 'name=lbl-']), [done]);
+    assert.deepEqual(ids(['--filter', 'name=lbl-d']), [db]);
+    assert.equal(berth(['ps', '--filter', 'colour=blue']).status, 125);
+    ok(['rm', '-f', web, db, done]);
+  });
+});
