@@ -8,5 +8,8 @@ root=${1:-/var/lib/berth}
 rootfs="$top/build/busybox-bundle/rootfs"
 [ -d "$rootfs" ] || bash "$top/scripts/make-busybox-bundle.sh" "$top/build/busybox-bundle" >/dev/null
 tarball="$top/build/busybox-rootfs.tar"
-tar -C "$rootfs" --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -cf "$tarball" .
+# Written aside and renamed: test files run this at the same time, and a reader must never
+# see a half-written tarball.
+tar -C "$rootfs" --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -cf "$tarball.$$" .
+mv -f "$tarball.$$" "$tarball"
 SOURCE_DATE_EPOCH=$(stat -c %Y /bin/busybox) "$top/bin/berth" --root "$root" import -c 'CMD ["sh"]' -m 'berth embedded busybox' "$tarball" localhost/busybox:latest

@@ -123,6 +123,29 @@ export class TestEnv {
   }
 }
 
+/** A temp dir NAME with a private engine root holding the embedded busybox image. */
+export function engineRoot(name: string): { dir: string; root: string } {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `berth-test-${name}-`));
+  const root = path.join(dir, 'root');
+  const r = spawnSync('bash', [path.join(TOP, 'scripts', 'make-busybox-image.sh'), root], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`make-busybox-image.sh: ${r.stderr}`);
+  return { dir, root };
+}
+
+/** Host processes (not zombies) whose command line mentions TEXT. */
+export function processesWith(text: string): number[] {
+  const out: number[] = [];
+  for (const p of fs.readdirSync('/proc').filter((n) => /^\d+$/.test(n))) {
+    try {
+      if (/\) [ZX] /.test(fs.readFileSync(`/proc/${p}/stat`, 'utf8'))) continue;
+      if (fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(text)) out.push(Number(p));
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return out;
+}
+
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }

@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { requires, TOP, waitFor } from '../helpers';
+import { engineRoot, processesWith, requires, TOP, waitFor } from '../helpers';
 
 const BERTH = path.join(TOP, 'bin', 'berth');
 const skip = requires('root');
@@ -19,19 +19,6 @@ interface Result {
   stderr: string;
 }
 
-/** Processes (not zombies) whose command line mentions TEXT. */
-function processesWith(text: string): number[] {
-  const out: number[] = [];
-  for (const p of fs.readdirSync('/proc').filter((n) => /^\d+$/.test(n))) {
-    try {
-      if (/\) [ZX] /.test(fs.readFileSync(`/proc/${p}/stat`, 'utf8'))) continue;
-      if (fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(text)) out.push(Number(p));
-    } catch {
-      // exited meanwhile
-    }
-  }
-  return out;
-}
 
 describe('concurrent berth commands on one --root', { skip }, () => {
   let dir: string;
@@ -65,10 +52,7 @@ describe('concurrent berth commands on one --root', { skip }, () => {
   };
 
   before(() => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-test-concurrency-'));
-    root = path.join(dir, 'root');
-    const r = spawnSync('bash', [path.join(TOP, 'scripts', 'make-busybox-image.sh'), root], { encoding: 'utf8' });
-    assert.equal(r.status, 0, r.stderr);
+    ({ dir, root } = engineRoot('concurrency'));
   });
   after(async () => {
     const ids = fs.existsSync(path.join(root, 'containers')) ? fs.readdirSync(path.join(root, 'containers')) : [];

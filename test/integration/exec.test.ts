@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { requires, TOP, waitFor } from '../helpers';
+import { engineRoot, requires, TOP, waitFor } from '../helpers';
 
 const BERTH = path.join(TOP, 'bin', 'berth');
 const skip = requires('root');
@@ -33,10 +33,7 @@ describe('berth exec', { skip }, () => {
   };
 
   before(() => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-test-exec-'));
-    root = path.join(dir, 'root');
-    const r = spawnSync('bash', [path.join(TOP, 'scripts', 'make-busybox-image.sh'), root], { encoding: 'utf8' });
-    assert.equal(r.status, 0, r.stderr);
+    ({ dir, root } = engineRoot('exec'));
     id = ok(['run', '-d', '--name', 'box', '-e', 'FROM_RUN=yes', 'busybox', 'sleep', '300']).trim();
   });
   after(() => {

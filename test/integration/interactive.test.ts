@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { requires, TOP, waitFor } from '../helpers';
+import { engineRoot, processesWith, requires, TOP, waitFor } from '../helpers';
 
 const BERTH = path.join(TOP, 'bin', 'berth');
 const hasTmux = spawnSync('sh', ['-c', 'command -v tmux']).status === 0;
@@ -31,19 +31,6 @@ function processesRunning(args: string[], id: string): number[] {
   return out;
 }
 
-/** Processes (not zombies) whose command line mentions TEXT. */
-function processesWith(text: string): number[] {
-  const out: number[] = [];
-  for (const p of fs.readdirSync('/proc').filter((n) => /^\d+$/.test(n))) {
-    try {
-      if (/\) [ZX] /.test(fs.readFileSync(`/proc/${p}/stat`, 'utf8'))) continue;
-      if (fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(text)) out.push(Number(p));
-    } catch {
-      // exited meanwhile
-    }
-  }
-  return out;
-}
 
 describe('berth run -i / -it: containers at a terminal', { skip }, () => {
   let dir: string;
@@ -64,10 +51,7 @@ describe('berth run -i / -it: containers at a terminal', { skip }, () => {
   };
 
   before(() => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-test-interactive-'));
-    root = path.join(dir, 'root');
-    const r = spawnSync('bash', [path.join(TOP, 'scripts', 'make-busybox-image.sh'), root], { encoding: 'utf8' });
-    assert.equal(r.status, 0, r.stderr);
+    ({ dir, root } = engineRoot('interactive'));
   });
   after(async () => {
     // Closing the pane hangs up its terminal: berth and the container must end too.

@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { requires, TOP } from '../helpers';
+import { engineRoot, requires, TOP } from '../helpers';
 
 const BERTH = path.join(TOP, 'bin', 'berth');
 const skip = requires('root');
@@ -20,10 +20,7 @@ describe('berth run', { skip, concurrency: 2 }, () => {
   };
 
   before(() => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-test-run-'));
-    root = path.join(dir, 'root');
-    const r = spawnSync('bash', [path.join(TOP, 'scripts', 'make-busybox-image.sh'), root], { encoding: 'utf8' });
-    assert.equal(r.status, 0, r.stderr);
+    ({ dir, root } = engineRoot('run'));
   });
   after(() => {
     const mounts = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes(dir));

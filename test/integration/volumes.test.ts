@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { requires, TOP, waitFor } from '../helpers';
+import { engineRoot, requires, TOP, waitFor } from '../helpers';
 
 const BERTH = path.join(TOP, 'bin', 'berth');
 const skip = requires('root');
@@ -28,10 +28,7 @@ describe('berth volumes', { skip, concurrency: 1 }, () => {
   const volumeNames = (): string[] => ok(['volume', 'ls', '-q']).split('\n').filter(Boolean);
 
   before(() => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-test-volumes-'));
-    root = path.join(dir, 'root');
-    const r = spawnSync('bash', [path.join(TOP, 'scripts', 'make-busybox-image.sh'), root], { encoding: 'utf8' });
-    assert.equal(r.status, 0, r.stderr);
+    ({ dir, root } = engineRoot('volumes'));
   });
   after(async () => {
     const ids = fs.existsSync(path.join(root, 'containers')) ? fs.readdirSync(path.join(root, 'containers')) : [];
