@@ -21,6 +21,8 @@ for t in podman conmon runc; do command -v "$t" >/dev/null || die "'$t' not foun
 [ -x "$REPO/native/build/berth-monitor" ] || die "berth is not built; run npm run build"
 
 TMP=$(mktemp -d /tmp/berth-bench-monitor.XXXXXX)
+# podman (cgroupfs manager) puts conmon in libpod_parent/: remove it if this run made it.
+HAD_LIBPOD=$(ls -d /sys/fs/cgroup/*/libpod_parent 2>/dev/null | head -1 || true)
 BROOT=$TMP/berth
 PODMAN=(podman --root "$TMP/podman/root" --runroot "$TMP/podman/run" --tmpdir "$TMP/podman/tmp"
   --runtime runc --cgroup-manager=cgroupfs)
@@ -32,12 +34,19 @@ cleanup() {
   [ -n "$BID" ] && "$BERTH" --root "$BROOT" rm -f "$BID" >/dev/null 2>&1
   [ -n "$PID_CTR" ] && "${PODMAN[@]}" rm -f -t 0 "$PID_CTR" >/dev/null 2>&1
   "${PODMAN[@]}" rmi -a -f >/dev/null 2>&1
-  # podman leaves its storage's overlay mount until reset (and the berth exit command may
-  # be finishing): unmount anything under TMP before removing it.
-  "${PODMAN[@]}" system reset -f >/dev/null 2>&1
+  # podman leaves its storage's overlay mount mounted (and the berth exit command may be
+  # finishing): unmount anything under TMP before removing it. Not `podman system reset`:
+  # it would also remove the host's shared network configuration.
   sleep 0.5
   grep -o " $TMP[^ ]*" /proc/self/mounts | sort -r | while read -r m; do umount -l "$m"; done
   rm -rf "$TMP"
+  if [ -z "$HAD_LIBPOD" ]; then
+    for h in /sys/fs/cgroup/*/libpod_parent; do
+      [ -d "$h" ] || continue
+      for c in "$h"/*/; do [ -d "$c" ] && rmdir "$c" 2>/dev/null; done
+      rmdir "$h" 2>/dev/null
+    done
+  fi
 }
 trap cleanup EXIT INT TERM
 

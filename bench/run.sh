@@ -18,7 +18,7 @@ for t in hyperfine podman crun unshare; do command -v "$t" >/dev/null || die "'$
 
 TMP=$(mktemp -d /tmp/berth-bench-run.XXXXXX)
 # podman (cgroupfs manager) puts conmon in libpod_parent/conmon: remove those if we made them.
-HAD_LIBPOD=$(ls -d /sys/fs/cgroup/*/libpod_parent 2>/dev/null | head -1)
+HAD_LIBPOD=$(ls -d /sys/fs/cgroup/*/libpod_parent 2>/dev/null | head -1 || true)
 ROOT=$TMP/berth-root
 PODMAN=(podman --root "$TMP/p/storage" --runroot "$TMP/p/run" --tmpdir "$TMP/p/tmp" --events-backend=file
   --cgroup-manager=cgroupfs --runtime runc)
