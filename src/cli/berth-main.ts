@@ -365,6 +365,18 @@ export async function main(argv: string[]): Promise<number> {
       }
     });
 
+  program.command('restart <containers...>').description('stop containers (as stop does) and start them again')
+    .option('-t, --time <seconds>', 'seconds to wait before killing (default: --stop-timeout, else 10)')
+    .action(async (refs: string[], o: { time?: string }) => {
+      const t = o.time === undefined ? undefined : Number(o.time);
+      if (t !== undefined && !(t >= 0)) throw new BerthError('USAGE', `--time "${o.time}" must be a number of seconds`);
+      for (const ref of refs) {
+        await stopContainer(st().root, ref, t, logger());
+        await startContainer(st().root, ref, logger());
+        print(`${ref}\n`);
+      }
+    });
+
   program.command('stop <containers...>').description('stop containers: the image\'s stop signal (SIGTERM), then SIGKILL')
     .option('-t, --time <seconds>', 'seconds to wait before killing (default: --stop-timeout, else 10)')
     .action(async (refs: string[], o: { time?: string }) => {

@@ -16,7 +16,8 @@ import { InitProcess, nativeError } from '../runtime/native';
 import { start } from '../runtime/start';
 import { pidStartTime } from '../runtime/state';
 import { ContainerRecord, ContainerStore } from './containers';
-import { exitFile, isActive, logFile, pidFile, refresh, runtimeContext } from './lifecycle';
+import { exitFile, isActive, logFile, pidFile, refresh, runtimeContext, withEngineLock } from './lifecycle';
+import { restartExited } from './restart';
 import { EngineRunOptions, prepareContainer } from './run';
 
 /** The monitor's command line up to its "--" (berth-init and its fds follow). */
@@ -104,9 +105,17 @@ export async function startContainer(root: string, ref: string, log: Logger): Pr
   const cs = new ContainerStore(root);
   const rec = await refresh(root, cs, cs.resolve(ref), log);
   if (rec.state.status === 'running') return rec; // Docker: starting a running container is a no-op
+  if (rec.state.status === 'exited') {
+    // As Docker's: the same container (id, config, upper dir) runs again, detached.
+    await withEngineLock(root, async () => {
+      const cur = cs.read(rec.id);
+      if (cur.state.status === 'exited') await restartExited(root, cs, cur, log, false);
+    });
+    return cs.read(rec.id);
+  }
   if (!rec.monitor || !isActive(rec)) {
-    throw new BerthError('CONTAINER_NOT_CREATED', `container "${rec.name}" has exited and cannot be started again`, {
-      context: { containerId: rec.id }, hint: 'restarting is not supported yet: run a new container',
+    throw new BerthError('CONTAINER_NOT_CREATED', `container "${rec.name}" cannot be started in state ${rec.state.status}`, {
+      context: { containerId: rec.id }, hint: `remove it (berth rm -f ${rec.name}) and run a new one`,
     });
   }
   return startCreated(root, cs, rec, log);

@@ -121,7 +121,8 @@ export async function applyRestartPolicy(root: string, id: string, log: Logger):
  * Starts exited container REC again under a new monitor. Call with the engine lock held.
  * @throws BerthError IMAGE_NOT_FOUND, STORAGE_*, RUNTIME_* (REC then stays exited)
  */
-async function restartExited(root: string, cs: ContainerStore, rec: ContainerRecord, log: Logger): Promise<void> {
+export async function restartExited(root: string, cs: ContainerStore, rec: ContainerRecord, log: Logger,
+  byPolicy = true): Promise<void> {
   const stores = openStores(root);
   const img = stores.images.resolve(rec.imageId);
   const dir = cs.path(rec.id);
@@ -142,9 +143,11 @@ async function restartExited(root: string, cs: ContainerStore, rec: ContainerRec
     throw err;
   }
   const monitorPid = created.init.child.pid!;
-  const count = (rec.restartCount ?? 0) + 1;
+  // RestartCount counts the policy's restarts, as Docker's; `berth start` does not add one.
+  const count = (rec.restartCount ?? 0) + (byPolicy ? 1 : 0);
   rec = {
     ...rec, monitor: { pid: monitorPid, startTime: pidStartTime(monitorPid) }, restartCount: count,
+    manuallyStopped: byPolicy ? rec.manuallyStopped : false,
     state: { ...rec.state, status: 'running', pid: created.rec.pid!, exitCode: 0, oomKilled: false, startedAt: new Date().toISOString() },
   };
   cs.write(rec);

@@ -264,6 +264,22 @@ describe('berth run -d and the detached-container commands', { skip, concurrency
     assert.deepEqual(await settle(id), []);
   });
 
+  it('start runs an exited container again, and restart stops and starts it', async () => {
+    const id = runD(['--name', 'again', 'busybox', 'sh', '-c', 'echo run; trap "exit 0" TERM; while true; do sleep 0.1; done']);
+    assert.equal(berth(['stop', '-t', '5', 'again']).status, 0);
+    assert.equal(inspect('again').State.Status, 'exited');
+    assert.equal(berth(['start', 'again']).status, 0);
+    assert.equal(inspect('again').State.Status, 'running');
+    assert.equal(berth(['restart', '-t', '5', 'again']).status, 0);
+    const after = inspect('again');
+    assert.equal(after.State.Status, 'running');
+    assert.equal(after.Id, id, 'the same container, not a new one');
+    assert.equal(after.RestartCount, 0, 'start and restart by hand are not policy restarts');
+    assert.ok(await waitFor(() => berth(['logs', 'again']).stdout === 'run\nrun\nrun\n'), berth(['logs', 'again']).stdout);
+    assert.equal(berth(['rm', '-f', 'again']).status, 0);
+    assert.deepEqual(await settle(id), []);
+  });
+
   it('a command that cannot run fails berth run -d and leaves nothing', () => {
     const before = fs.readdirSync(path.join(root, 'containers')).length;
     const r = berth(['run', '-d', 'busybox', 'no-such-command']);
