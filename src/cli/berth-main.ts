@@ -51,6 +51,14 @@ function imageRows(images: ImageRecord[], all: boolean): string[][] {
   return rows;
 }
 
+/** stop's and restart's -t: seconds, or undefined for the container's own timeout. */
+function stopTime(v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const t = Number(v);
+  if (!(t >= 0)) throw new BerthError('USAGE', `--time "${v}" must be a number of seconds`);
+  return t;
+}
+
 function readEnvFile(file: string): string[] {
   let text: string;
   try {
@@ -368,8 +376,7 @@ export async function main(argv: string[]): Promise<number> {
   program.command('restart <containers...>').description('stop containers (as stop does) and start them again')
     .option('-t, --time <seconds>', 'seconds to wait before killing (default: --stop-timeout, else 10)')
     .action(async (refs: string[], o: { time?: string }) => {
-      const t = o.time === undefined ? undefined : Number(o.time);
-      if (t !== undefined && !(t >= 0)) throw new BerthError('USAGE', `--time "${o.time}" must be a number of seconds`);
+      const t = stopTime(o.time);
       for (const ref of refs) {
         await stopContainer(st().root, ref, t, logger());
         await startContainer(st().root, ref, logger());
@@ -380,8 +387,7 @@ export async function main(argv: string[]): Promise<number> {
   program.command('stop <containers...>').description('stop containers: the image\'s stop signal (SIGTERM), then SIGKILL')
     .option('-t, --time <seconds>', 'seconds to wait before killing (default: --stop-timeout, else 10)')
     .action(async (refs: string[], o: { time?: string }) => {
-      const t = o.time === undefined ? undefined : Number(o.time);
-      if (t !== undefined && !(t >= 0)) throw new BerthError('USAGE', `--time "${o.time}" must be a number of seconds`);
+      const t = stopTime(o.time);
       for (const ref of refs) {
         await stopContainer(st().root, ref, t, logger());
         print(`${ref}\n`);
