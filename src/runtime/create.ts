@@ -52,7 +52,7 @@ export async function create(ctx: RuntimeContext, opts: CreateOptions): Promise<
     id: opts.id, ociVersion: spec.ociVersion, bundle, rootfs, created: new Date().toISOString(),
     annotations: spec.annotations, cgroup: { version: 1, path: cgPath, dirs: [] }, hooks: spec.hooks,
     namespaces: (spec.linux?.namespaces ?? []).map((n) => n.type), owner: os.userInfo().username,
-    process: spec.process,
+    process: spec.process, seccomp: spec.linux?.seccomp,
   };
   let init: InitProcess | undefined;
   try {

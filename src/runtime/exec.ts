@@ -11,6 +11,7 @@ import { checkSchema, checkSupported } from './config';
 import type { RuntimeContext } from './context';
 import { Launcher, nativeError, startInit } from './native';
 import { hex, NAMESPACE_FLAGS, NAMESPACE_PROC_NAMES, Plan } from './plan';
+import { compileSeccomp } from './seccomp';
 import type { Process } from './spec';
 import { statusOf } from './state';
 
@@ -98,6 +99,7 @@ export async function exec(ctx: RuntimeContext, opts: ExecOptions): Promise<numb
   plan.add('clone', '0');
   if (opts.consoleSocket) plan.add('consolesocket', path.resolve(opts.consoleSocket));
   addProcess(plan, { ociVersion: rec.ociVersion, process: proc }, opts.preserveFds ?? 0);
+  if (rec.seccomp) plan.add('seccomp', compileSeccomp(rec.seccomp).toString('hex'));
 
   const init = startInit(plan, opts.preserveFds ?? 0, ctx.log, opts.launcher);
   const exited = new Promise<number>((resolve) => init.child.on('exit', (code, sig) => resolve(code ?? 128)));

@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import { writeFileAtomic } from '../common/atomic';
 import { BerthError, isErrno } from '../common/errors';
 import { CgroupRecord, openCgroup } from '../cgroups/driver';
-import type { Hooks, Process } from './spec';
+import type { Hooks, Process, Seccomp } from './spec';
 
 export type Status = 'creating' | 'created' | 'running' | 'paused' | 'stopped';
 
@@ -27,6 +27,8 @@ export interface ContainerRecord {
   owner: string;
   /** The config's process: the defaults for exec. */
   process?: Process;
+  /** The container's seccomp profile: exec'd processes get the same filter, as runc's. */
+  seccomp?: Seccomp;
 }
 
 const ID_RE = /^[A-Za-z0-9][A-Za-z0-9_.+-]{0,127}$/;

@@ -54,6 +54,19 @@ describe('seccomp', { skip, concurrency: 2 }, () => {
     assert.deepEqual(r.stdout.trim().split('\n'), ['before', 'after']);
   });
 
+  it('filters processes started with exec too', () => {
+    const b = env.bundle('execfilter', (c) => {
+      c.process.args = ['sleep', '30'];
+      c.linux.seccomp = { defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ names: ['mkdir', 'mkdirat'], action: 'SCMP_ACT_ERRNO', errnoRet: 13 }] };
+    });
+    assert.equal(env.rt(['run', '--detach', '--bundle', b, 'execfilter']).status, 0);
+    const r = env.rt(['exec', 'execfilter', 'sh', '-c', 'mkdir /tmp/x && echo made || echo refused; grep Seccomp: /proc/self/status']);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /^refused$/m);
+    assert.match(r.stdout, /^Seccomp:\s+2$/m);
+    assert.equal(env.rt(['delete', '--force', 'execfilter']).status, 0);
+  });
+
   it('refuses SCMP_ACT_NOTIFY with a clear error', () => {
     const r = run('notify', 'true', {
       defaultAction: 'SCMP_ACT_ALLOW', listenerPath: '/run/nope.sock',
