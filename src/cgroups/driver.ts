@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { BerthError } from '../common/errors';
 import type { Resources } from '../runtime/spec';
-import { V1Cgroup } from './v1';
+import { hierarchies, V1Cgroup } from './v1';
 import { V2Cgroup } from './v2';
 
 export interface CgroupRecord {
@@ -57,6 +57,12 @@ export function resolveCgroupPath(cgroupsPath: string | undefined, id: string, s
 
 export function createCgroup(cgPath: string): Cgroup {
   return isUnifiedHost() ? V2Cgroup.create(cgPath) : V1Cgroup.create(cgPath);
+}
+
+/** The directories that exist for CGPATH, in every hierarchy (v1) or the one (v2). */
+export function existingDirs(cgPath: string): string[] {
+  const dirs = isUnifiedHost() ? [path.join(CGROUP_ROOT, cgPath)] : hierarchies().map((h) => path.join(h, cgPath));
+  return dirs.filter((d) => fs.existsSync(d));
 }
 
 export function openCgroup(record: CgroupRecord): Cgroup {

@@ -7,7 +7,7 @@ import type { DeviceRule, Resources } from '../runtime/spec';
 import { CGROUP_ROOT, Cgroup, CgroupRecord, readPids, removeDir, writeControl } from './driver';
 
 /** Mount points of cgroup hierarchies, from /proc/self/mountinfo. */
-function hierarchies(): string[] {
+export function hierarchies(): string[] {
   const out: string[] = [];
   for (const line of fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
     const parts = line.split(' ');

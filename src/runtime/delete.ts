@@ -1,8 +1,9 @@
 // `delete`: removes a stopped container (or, with --force, kills it first): its processes,
 // cgroup and state, then runs poststop hooks. Also the rollback of a failed create.
 // Best effort past each failure, warning what may be left. Node host process.
+import * as fs from 'node:fs';
 import { BerthError } from '../common/errors';
-import { openCgroup } from '../cgroups/driver';
+import { existingDirs, openCgroup } from '../cgroups/driver';
 import type { RuntimeContext } from './context';
 import { runHooks } from './hooks';
 import { ContainerRecord, isAlive, ociState, statusOf } from './state';
@@ -32,8 +33,20 @@ export function killAll(rec: ContainerRecord): void {
   }
 }
 
-export function destroy(ctx: RuntimeContext, rec: ContainerRecord, opts: { runPoststop: boolean }): void {
+export function destroy(ctx: RuntimeContext, rec: ContainerRecord,
+  opts: { runPoststop: boolean; sweepUnrecordedCgroup?: boolean }): void {
   killAll(rec);
+  if (opts.sweepUnrecordedCgroup && !rec.cgroup.dirs.length && rec.cgroup.path) {
+    // Killed between making the cgroup and recording it: no process of ours ever joined it
+    // (berth-init starts after the record), so only empty directories are ours to remove.
+    for (const d of existingDirs(rec.cgroup.path)) {
+      try {
+        fs.rmdirSync(d);
+      } catch {
+        // not empty: another container's, or not ours
+      }
+    }
+  }
   if (rec.cgroup.dirs.length) {
     try {
       openCgroup(rec.cgroup).remove();
@@ -72,6 +85,9 @@ export function deleteContainer(ctx: RuntimeContext, id: string, force: boolean)
       context: { containerId: id }, hint: `stop it with \`kill ${id} KILL\` first, or use \`delete --force ${id}\``,
     });
   }
-  destroy(ctx, rec, { runPoststop: true });
+  // A create killed between making its cgroup and recording it left the cgroup unnamed in
+  // the record; delete sweeps it (a failed create's own rollback must not: the cgroup may
+  // be another container's, which is why that create failed).
+  destroy(ctx, rec, { runPoststop: true, sweepUnrecordedCgroup: true });
   ctx.log.info('container deleted', { id });
 }
