@@ -7,6 +7,7 @@ import * as path from 'node:path';
 
 export const TOP = path.resolve(__dirname, '..', '..');
 export const RUNTIME = path.join(TOP, 'bin', 'berth-runtime');
+export const BERTH = path.join(TOP, 'bin', 'berth');
 const TEMPLATE = path.join(TOP, 'build', 'busybox-bundle');
 
 /** Why a test cannot run here, or undefined (runc's `requires`). */
@@ -121,6 +122,24 @@ export class TestEnv {
     }
     fs.rmSync(this.dir, { recursive: true, force: true });
   }
+}
+
+/** Runs `berth --root ROOT ARGS` to the end; stdin is INPUT (default: empty). */
+export function berthSync(root: string, args: string[], opts: { input?: string; timeout?: number } = {}): Result {
+  const r = spawnSync(BERTH, ['--root', root, ...args], { encoding: 'utf8', timeout: opts.timeout ?? 60_000, input: opts.input ?? '' });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** Like berthSync, without blocking this process (for commands run side by side). */
+export function berthAsync(root: string, args: string[]): Promise<Result> {
+  return new Promise((resolve) => {
+    const c = spawn(BERTH, ['--root', root, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    c.stdout.on('data', (d) => (stdout += d));
+    c.stderr.on('data', (d) => (stderr += d));
+    c.on('close', (status) => resolve({ status, stdout, stderr }));
+  });
 }
 
 /** A temp dir NAME with a private engine root holding the embedded busybox image. */

@@ -7,30 +7,17 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { engineRoot, processesWith, requires, TOP, waitFor } from '../helpers';
+import { berthAsync, engineRoot, processesWith, requires, TOP, waitFor, type Result } from '../helpers';
 
-const BERTH = path.join(TOP, 'bin', 'berth');
 const skip = requires('root');
 const N = 50;
 
-interface Result {
-  status: number | null;
-  stdout: string;
-  stderr: string;
-}
 
 
 describe('concurrent berth commands on one --root', { skip }, () => {
   let dir: string;
   let root: string;
-  const berth = (args: string[]): Promise<Result> => new Promise((resolve) => {
-    const c = spawn(BERTH, ['--root', root, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    c.stdout.on('data', (d) => (stdout += d));
-    c.stderr.on('data', (d) => (stderr += d));
-    c.on('close', (status) => resolve({ status, stdout, stderr }));
-  });
+  const berth = (args: string[]): Promise<Result> => berthAsync(root, args);
   /** What containers could have left: mounts, cgroups, records, runtime state, processes. */
   const leftovers = (ids: string[]): string[] => {
     const out: string[] = [];

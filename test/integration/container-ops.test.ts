@@ -8,24 +8,15 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { engineRoot, requires, sleep, TOP } from '../helpers';
+import { BERTH, berthSync, engineRoot, requires, sleep, TOP, type Result } from '../helpers';
 
-const BERTH = path.join(TOP, 'bin', 'berth');
 const skip = requires('root');
 
-interface Result {
-  status: number | null;
-  stdout: string;
-  stderr: string;
-}
 
 describe('berth top, pause, rename, diff, export, cp, container prune, info', { skip }, () => {
   let dir: string;
   let root: string;
-  const berth = (args: string[], input?: string): Result => {
-    const r = spawnSync(BERTH, ['--root', root, ...args], { encoding: 'utf8', timeout: 60_000, input: input ?? '' });
-    return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-  };
+  const berth = (args: string[], input?: string): Result => berthSync(root, args, { input });
   const ok = (args: string[], input?: string): string => {
     const r = berth(args, input);
     assert.equal(r.status, 0, r.stderr);

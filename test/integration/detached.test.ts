@@ -7,16 +7,10 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { engineRoot, requires, sleep, TOP, waitFor } from '../helpers';
+import { berthAsync, berthSync, engineRoot, requires, sleep, TOP, waitFor, type Result } from '../helpers';
 
-const BERTH = path.join(TOP, 'bin', 'berth');
 const skip = requires('root');
 
-interface Result {
-  status: number | null;
-  stdout: string;
-  stderr: string;
-}
 
 /** Processes (not zombies) whose command line mentions TEXT. */
 function processesWith(text: string): { pid: number; comm: string }[] {
@@ -43,18 +37,7 @@ function ppidOf(pid: number): number {
 describe('berth run -d and the detached-container commands', { skip, concurrency: 3 }, () => {
   let dir: string;
   let root: string;
-  const berth = (args: string[], timeout = 60_000): Result => {
-    const r = spawnSync(BERTH, ['--root', root, ...args], { encoding: 'utf8', timeout });
-    return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-  };
-  const berthAsync = (args: string[]): Promise<Result> => new Promise((resolve) => {
-    const c = spawn(BERTH, ['--root', root, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    c.stdout.on('data', (d) => (stdout += d));
-    c.stderr.on('data', (d) => (stderr += d));
-    c.on('close', (status) => resolve({ status, stdout, stderr }));
-  });
+  const berth = (args: string[], timeout = 60_000): Result => berthSync(root, args, { timeout });
   /** `berth run -d ARGS`; returns the container's full id. */
   const runD = (args: string[]): string => {
     const r = berth(['run', '-d', ...args]);
@@ -172,7 +155,7 @@ describe('berth run -d and the detached-container commands', { skip, concurrency
   it('logs -f follows the output until the container exits', async () => {
     const id = runD(['busybox', 'sh', '-c', 'for i in 1 2 3 4 5; do echo line$i; sleep 0.3; done; echo bye >&2']);
     const started = Date.now();
-    const r = await berthAsync(['logs', '-f', id]);
+    const r = await berthAsync(root, ['logs', '-f', id]);
     assert.equal(r.status, 0, r.stderr);
     assert.equal(r.stdout, 'line1\nline2\nline3\nline4\nline5\n');
     assert.equal(r.stderr, 'bye\n');
@@ -185,9 +168,9 @@ describe('berth run -d and the detached-container commands', { skip, concurrency
     const trap = runD(['busybox', 'sh', '-c', 'trap "echo got TERM; exit 7" TERM; echo ready; while true; do sleep 0.1; done']);
     const sleeper = runD(['busybox', 'sleep', '300']);
     assert.ok(await waitFor(() => berth(['logs', trap]).stdout.includes('ready')));
-    const [a, b] = await Promise.all([berthAsync(['stop', trap]), (async () => {
+    const [a, b] = await Promise.all([berthAsync(root, ['stop', trap]), (async () => {
       const t0 = Date.now();
-      const r = await berthAsync(['stop', '-t', '1', sleeper]);
+      const r = await berthAsync(root, ['stop', '-t', '1', sleeper]);
       return { ...r, ms: Date.now() - t0 };
     })()]);
     assert.equal(a.status, 0, a.stderr);
@@ -215,7 +198,7 @@ describe('berth run -d and the detached-container commands', { skip, concurrency
   it('kill -s sends the signal; wait prints the exit code', async () => {
     const id = runD(['busybox', 'sh', '-c', 'trap "exit 42" USR1; echo ready; while true; do sleep 0.1; done']);
     assert.ok(await waitFor(() => berth(['logs', id]).stdout.includes('ready')));
-    const waiting = berthAsync(['wait', id]);
+    const waiting = berthAsync(root, ['wait', id]);
     await sleep(300);
     const k = berth(['kill', '-s', 'USR1', id]);
     assert.equal(k.status, 0, k.stderr);
@@ -289,7 +272,7 @@ describe('berth run -d and the detached-container commands', { skip, concurrency
   });
 
   it('starts 20 containers at once, each with its own name', async () => {
-    const results = await Promise.all(Array.from({ length: 20 }, () => berthAsync(['run', '-d', 'busybox', 'sleep', '300'])));
+    const results = await Promise.all(Array.from({ length: 20 }, () => berthAsync(root, ['run', '-d', 'busybox', 'sleep', '300'])));
     for (const r of results) assert.equal(r.status, 0, r.stderr);
     const ids = results.map((r) => r.stdout.trim());
     assert.equal(new Set(ids).size, 20);

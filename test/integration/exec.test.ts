@@ -7,25 +7,16 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { engineRoot, requires, TOP, waitFor } from '../helpers';
+import { berthSync, engineRoot, requires, TOP, waitFor, type Result } from '../helpers';
 
-const BERTH = path.join(TOP, 'bin', 'berth');
 const skip = requires('root');
 
-interface Result {
-  status: number | null;
-  stdout: string;
-  stderr: string;
-}
 
 describe('berth exec', { skip }, () => {
   let dir: string;
   let root: string;
   let id: string;
-  const berth = (args: string[], input?: string, timeout = 60_000): Result => {
-    const r = spawnSync(BERTH, ['--root', root, ...args], { encoding: 'utf8', timeout, input: input ?? '' });
-    return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-  };
+  const berth = (args: string[], input?: string, timeout = 60_000): Result => berthSync(root, args, { input, timeout });
   const ok = (args: string[], input?: string): string => {
     const r = berth(args, input);
     assert.equal(r.status, 0, r.stderr);
