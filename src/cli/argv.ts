@@ -4,3 +4,8 @@ export function userArgs(argv: string[] = process.argv): string[] {
   const rest = argv.slice(2);
   return rest[0] === '--' ? rest.slice(1) : rest;
 }
+
+/** commander's parser for a repeatable option: each use adds one value. */
+export function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}

@@ -26,6 +26,7 @@ import { ago, humanSize, print, table } from './output';
 import { progressView } from './progress';
 import { registerCommands, type CliContext } from './commands';
 import { reportError } from './report-error';
+import { collect } from './argv';
 
 const PROG = 'berth';
 const VERSION = '0.1.0';
@@ -222,7 +223,7 @@ export async function main(argv: string[]): Promise<number> {
     });
 
   program.command('import <source> [reference]').description('make an image from a root filesystem tarball (FILE, URL or -)')
-    .option('-c, --change <instruction>', 'apply a Dockerfile instruction (CMD, ENV, ...); repeatable', (v, acc: string[]) => [...acc, v], [])
+    .option('-c, --change <instruction>', 'apply a Dockerfile instruction (CMD, ENV, ...); repeatable', collect, [])
     .option('-m, --message <text>', 'a comment for the image history')
     .action(async (source: string, reference: string | undefined, o: { change: string[]; message?: string }) => {
       const img = await importImage(st(), source, reference, { changes: o.change, message: o.message });
@@ -272,8 +273,8 @@ export async function main(argv: string[]): Promise<number> {
   const runOptions = (c: Command) => c
     .option('--rm', 'remove the container when it exits')
     .option('--name <name>', 'the container\'s name')
-    .option('-e, --env <var>', 'set an environment variable (repeatable)', (v, acc: string[]) => [...acc, v], [])
-    .option('--env-file <file>', 'read environment variables from a file (repeatable)', (v, acc: string[]) => [...acc, v], [])
+    .option('-e, --env <var>', 'set an environment variable (repeatable)', collect, [])
+    .option('--env-file <file>', 'read environment variables from a file (repeatable)', collect, [])
     .option('-w, --workdir <dir>', 'working directory inside the container')
     .option('-u, --user <user[:group]>', 'user (name or uid) and group')
     .option('-h, --hostname <name>', 'the container\'s hostname')
@@ -281,21 +282,21 @@ export async function main(argv: string[]): Promise<number> {
     .option('-t, --tty', 'allocate a pseudo-terminal')
     .option('-i, --interactive', 'keep stdin open (always on in the foreground)')
     .option('--read-only', 'mount the root filesystem read-only')
-    .option('--cap-add <cap>', 'add a capability (repeatable)', (v, acc: string[]) => [...acc, v], [])
-    .option('--cap-drop <cap>', 'drop a capability (repeatable; ALL for all)', (v, acc: string[]) => [...acc, v], [])
+    .option('--cap-add <cap>', 'add a capability (repeatable)', collect, [])
+    .option('--cap-drop <cap>', 'drop a capability (repeatable; ALL for all)', collect, [])
     .option('--privileged', 'all capabilities, no masked paths')
     .option('-m, --memory <bytes>', 'memory limit (512m, 1g)')
     .option('--cpus <n>', 'CPU limit, in CPUs')
     .option('--pids-limit <n>', 'process limit')
-    .option('-v, --volume <host:container[:ro]>', 'bind mount (repeatable)', (v, acc: string[]) => [...acc, v], [])
-    .option('--tmpfs <path[:options]>', 'tmpfs mount (repeatable)', (v, acc: string[]) => [...acc, v], [])
-    .option('--mount <type=..,source=..,target=..>', 'bind, volume or tmpfs mount (repeatable)', (v, acc: string[]) => [...acc, v], [])
+    .option('-v, --volume <host:container[:ro]>', 'bind mount (repeatable)', collect, [])
+    .option('--tmpfs <path[:options]>', 'tmpfs mount (repeatable)', collect, [])
+    .option('--mount <type=..,source=..,target=..>', 'bind, volume or tmpfs mount (repeatable)', collect, [])
     .option('--init', 'run an init as PID 1 that reaps zombies and forwards signals')
     .option('--restart <policy>', 'no, on-failure[:N], always or unless-stopped (with -d)')
-    .option('--ulimit <name=soft[:hard]>', 'a resource limit (repeatable)', (v, acc: string[]) => [...acc, v], [])
+    .option('--ulimit <name=soft[:hard]>', 'a resource limit (repeatable)', collect, [])
     .option('--stop-signal <signal>', 'the signal berth stop sends')
     .option('--stop-timeout <seconds>', 'how long berth stop waits before SIGKILL')
-    .option('-l, --label <key=value>', 'set a label (repeatable)', (v, acc: string[]) => [...acc, v], [])
+    .option('-l, --label <key=value>', 'set a label (repeatable)', collect, [])
     .passThroughOptions();
   const engineRunOptions = (imageName: string, command: string[], o: any): EngineRunOptions => ({
     image: imageName, args: command, entrypoint: o.entrypoint, env: [...o.envFile.flatMap((f: string) => readEnvFile(f)), ...o.env],
@@ -349,7 +350,7 @@ export async function main(argv: string[]): Promise<number> {
     .option('-q, --quiet', 'print only ids')
     .option('--no-trunc', 'do not shorten ids and commands')
     .addOption(new Option('--format <format>', 'output format').choices(['table', 'json']).default('table'))
-    .option('-f, --filter <key=value>', 'label=K[=V], status=S, name=N, id=ID (repeatable)', (v, acc: string[]) => [...acc, v], [])
+    .option('-f, --filter <key=value>', 'label=K[=V], status=S, name=N, id=ID (repeatable)', collect, [])
     .action(async (o: { all?: boolean; quiet?: boolean; format?: string; trunc: boolean; filter: string[] }) => {
       const f = parseFilters(o.filter); // a status filter shows exited ones without -a, as Docker's
       const list = (await listContainers(st().root, logger()))

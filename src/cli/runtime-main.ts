@@ -15,6 +15,7 @@ import { list, pids, psTable, setPaused, state } from '../runtime/inspect';
 import { kill } from '../runtime/kill';
 import { start } from '../runtime/start';
 import { reportError } from './report-error';
+import { collect } from './argv';
 
 const VERSION = '0.1.0';
 const SPEC_VERSION = '1.1.0';
@@ -148,9 +149,9 @@ export async function main(argv: string[]): Promise<number> {
     .option('--pid-file <file>', 'write the process pid here')
     .option('--console-socket <path>', 'unix socket that receives the pty master')
     .option('--cwd <dir>', 'working directory inside the container')
-    .option('-e, --env <var>', 'set an environment variable (repeatable)', (v, acc: string[]) => [...acc, v], [])
+    .option('-e, --env <var>', 'set an environment variable (repeatable)', collect, [])
     .option('-u, --user <uid:gid>', 'user and group ids')
-    .option('-c, --cap <cap>', 'add a capability (repeatable)', (v, acc: string[]) => [...acc, v], [])
+    .option('-c, --cap <cap>', 'add a capability (repeatable)', collect, [])
     .option('--no-new-privs', 'set no_new_privs')
     .option('--preserve-fds <n>', 'pass fds 3..3+N-1 to the process', int, 0)
     .passThroughOptions()
