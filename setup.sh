@@ -13,6 +13,10 @@ PACKAGES=(
   umoci skopeo docker-registry  # image tests: build images, push them to a loopback registry
   iproute2 procps uidmap python3
   tmux                     # test/integration/interactive: berth run -it driven at a real terminal
+  slirp4netns passt        # --network slirp4netns (the default) and --network pasta
+  nftables iptables        # bridge networks: NAT and published ports
+  iperf3                   # bench/network.sh
+  seccomp python3-seccomp libseccomp-dev  # tests only: the seccomp compiler checked against libseccomp's
 )
 missing=()
 for p in "${PACKAGES[@]}"; do
