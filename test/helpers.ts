@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
-export const TOP = path.resolve(__dirname, '..', '..');
+export const TOP = process.env.BERTH_TOP ?? path.resolve(__dirname, '..', '..');
 export const RUNTIME = path.join(TOP, 'bin', 'berth-runtime');
 export const BERTH = path.join(TOP, 'bin', 'berth');
 const TEMPLATE = path.join(TOP, 'build', 'busybox-bundle');
