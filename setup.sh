@@ -34,6 +34,17 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
 fi
 npm run --silent build
 
+# --userns=auto takes host ids from the ranges /etc/subuid and /etc/subgid give to the
+# user "containers" (podman's convention; the user itself need not exist). Add one range of
+# 2^26 ids (1024 containers of 65536) after every existing range, once.
+subid_start=$(cat /etc/subuid /etc/subgid 2>/dev/null \
+  | awk -F: 'BEGIN { m = 1000000 } NF == 3 && $2 + $3 > m { m = $2 + $3 } END { print m }')
+subid_start=$(( (subid_start + 65535) / 65536 * 65536 ))
+for f in /etc/subuid /etc/subgid; do
+  touch "$f"
+  grep -q '^containers:' "$f" || echo "containers:${subid_start}:67108864" >> "$f"
+done
+
 # The quick start's bundle: a busybox root filesystem with every applet linked, and the
 # same as the embedded default image localhost/busybox:latest in /var/lib/berth.
 bash scripts/make-busybox-bundle.sh build/busybox-bundle >/dev/null

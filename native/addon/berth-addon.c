@@ -1,6 +1,7 @@
 /* berth.node: the few syscalls the engine itself needs from Node (DESIGN.md "Processes"):
  * safe file operations inside a root directory for unpacking layers, xattrs, mount,
- * umount2 and flock. Loaded by src/common/native.ts in the Node host process.
+ * umount2, flock, and id-mapped mounts (a user namespace holding maps, open_tree,
+ * mount_setattr, move_mount). Loaded by src/common/native.ts in the Node host process.
  *
  * Every function is synchronous and small. A failure throws a JS Error shaped like Node's
  * fs errors: `code` ("ENOENT"), `errno` (negative, as Node's), `syscall` and `path`, so
@@ -17,14 +18,19 @@
 #include <linux/openat2.h>
 #include <node_api.h>
 #include <pthread.h>
+#include <signal.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <net/if.h>
 #include <sys/file.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -547,6 +553,233 @@ js_flock (napi_env env, napi_callback_info info)
   return undefined (env);
 }
 
+/* netnsCreate(path): a new network namespace, bind-mounted on PATH (an existing empty
+ * file), with lo up as Docker's containers have it; the engine then names PATH in
+ * config.json (src/network/index.ts). unshare(CLONE_NEWNET) moves only the calling thread
+ * (Node's main thread), which goes back with setns() before returning, so no other thread
+ * ever runs in the new namespace and no process is spawned for it. A socket made while in
+ * the namespace belongs to it, which is how lo is brought up without `ip`. */
+static napi_value
+js_netns_create (napi_env env, napi_callback_info info)
+{
+  napi_value argv[MAX_ARGS];
+  char target[PATH_BUF];
+  struct ifreq ifr;
+  int self, sock, err = 0;
+  const char *op = NULL;
+
+  if (!get_args (env, info, 1, argv, NULL) || !get_str (env, argv[0], target, sizeof target))
+    return NULL;
+
+  self = open ("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+  if (self < 0)
+    {
+      throw_errno (env, errno, "open", "/proc/thread-self/ns/net");
+      return NULL;
+    }
+  if (unshare (CLONE_NEWNET) < 0)
+    {
+      err = errno;
+      close (self);
+      throw_errno (env, err, "unshare", NULL);
+      return NULL;
+    }
+
+  if (mount ("/proc/thread-self/ns/net", target, NULL, MS_BIND, NULL) < 0)
+    err = errno, op = "mount";
+  else
+    {
+      sock = socket (AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+      memset (&ifr, 0, sizeof ifr);
+      strcpy (ifr.ifr_name, "lo");
+      if (sock < 0)
+        err = errno, op = "socket";
+      else if (ioctl (sock, SIOCGIFFLAGS, &ifr) < 0)
+        err = errno, op = "ioctl SIOCGIFFLAGS lo";
+      else
+        {
+          ifr.ifr_flags |= IFF_UP;
+          if (ioctl (sock, SIOCSIFFLAGS, &ifr) < 0)
+            err = errno, op = "ioctl SIOCSIFFLAGS lo";
+        }
+      if (sock >= 0)
+        close (sock);
+      if (err)
+        umount2 (target, MNT_DETACH);
+    }
+
+  /* Back to the namespace we came from; if even that fails, this thread would do all of
+   * Node's later work in the wrong namespace, so stop here rather than go on. */
+  if (setns (self, CLONE_NEWNET) < 0)
+    abort ();
+  close (self);
+  if (err)
+    throw_errno (env, err, op, target);
+  return err ? NULL : undefined (env);
+}
+
+/* ---- user namespaces and id-mapped mounts (src/storage/idmap.ts) -------------------- */
+
+/* Writes TEXT to /proc/PID/NAME (uid_map or gid_map) in one write(2), as the kernel wants. */
+static int
+write_map (pid_t pid, const char *name, const char *text, char *path, size_t size)
+{
+  ssize_t len = (ssize_t) strlen (text), n;
+  int fd, err = 0;
+
+  snprintf (path, size, "/proc/%d/%s", (int) pid, name);
+  fd = open (path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0)
+    return errno;
+  n = write (fd, text, (size_t) len);
+  if (n < 0)
+    err = errno;
+  else if (n != len)
+    err = EIO;
+  close (fd);
+  return err;
+}
+
+/* usernsCreate(uidMap, gidMap) -> fd of a new user namespace with those maps, each in
+ * /proc/PID/uid_map's format ("inside outside count" lines). An id-mapped mount needs the
+ * namespace only as the holder of a mapping (mount_setattr(2) MOUNT_ATTR_IDMAP), so it is
+ * made by a child that does nothing: clone(2) with CLONE_NEWUSER (unshare would refuse:
+ * Node's process has threads), which blocks on a pipe until we have written its maps and
+ * opened /proc/PID/ns/user, then exits when we close the pipe. The fd keeps the namespace
+ * alive after the child is gone. The child runs only read(2) and _exit(2), both safe
+ * after a fork of a threaded process; it is reaped by pid, so libuv's own children are
+ * untouched. */
+static napi_value
+js_userns_create (napi_env env, napi_callback_info info)
+{
+  napi_value argv[MAX_ARGS];
+  char uidmap[PATH_BUF], gidmap[PATH_BUF], path[64];
+  const char *op = NULL;
+  int p[2], fd = -1, err = 0, status;
+  pid_t pid;
+
+  if (!get_args (env, info, 2, argv, NULL) || !get_str (env, argv[0], uidmap, sizeof uidmap)
+      || !get_str (env, argv[1], gidmap, sizeof gidmap))
+    return NULL;
+
+  if (pipe2 (p, O_CLOEXEC) < 0)
+    {
+      throw_errno (env, errno, "pipe2", NULL);
+      return NULL;
+    }
+  pid = (pid_t) syscall (SYS_clone, CLONE_NEWUSER | SIGCHLD, NULL, NULL, NULL, NULL);
+  if (pid < 0)
+    {
+      err = errno;
+      close (p[0]);
+      close (p[1]);
+      throw_errno (env, err, "clone CLONE_NEWUSER", NULL);
+      return NULL;
+    }
+  if (pid == 0)
+    {
+      char c;
+
+      close (p[1]);
+      while (read (p[0], &c, 1) < 0 && errno == EINTR)
+        ;
+      _exit (0);
+    }
+  close (p[0]);
+
+  /* As root in the parent namespace (CAP_SETUID, CAP_SETGID there) any range may be
+   * mapped, and gid_map needs no "deny" in setgroups first (user_namespaces(7)). */
+  if ((err = write_map (pid, "uid_map", uidmap, path, sizeof path)) != 0)
+    op = "write";
+  else if ((err = write_map (pid, "gid_map", gidmap, path, sizeof path)) != 0)
+    op = "write";
+  else
+    {
+      snprintf (path, sizeof path, "/proc/%d/ns/user", (int) pid);
+      fd = open (path, O_RDONLY | O_CLOEXEC);
+      if (fd < 0)
+        err = errno, op = "open";
+    }
+
+  close (p[1]);
+  while (waitpid (pid, &status, 0) < 0 && errno == EINTR)
+    ;
+  if (err)
+    {
+      throw_errno (env, err, op, path);
+      return NULL;
+    }
+  return number (env, fd);
+}
+
+/* openTree(path, flags) -> fd: open_tree(2) with OPEN_TREE_CLOEXEC added; FLAGS
+ * OPEN_TREE_CLONE (1) | AT_RECURSIVE (0x8000) gives a detached copy of the mount at PATH,
+ * which no one else sees until move_mount(2) attaches it. */
+static napi_value
+js_open_tree (napi_env env, napi_callback_info info)
+{
+  napi_value argv[MAX_ARGS];
+  char path[PATH_BUF];
+  int64_t flags;
+  int fd;
+
+  if (!get_args (env, info, 2, argv, NULL) || !get_str (env, argv[0], path, sizeof path)
+      || !get_int (env, argv[1], &flags))
+    return NULL;
+
+  fd = (int) syscall (SYS_open_tree, AT_FDCWD, path, (unsigned) flags | OPEN_TREE_CLOEXEC);
+  if (fd < 0)
+    {
+      throw_errno (env, errno, "open_tree", path);
+      return NULL;
+    }
+  return number (env, fd);
+}
+
+/* mountSetattr(fd, attrSet, attrClr, usernsFd = -1): mount_setattr(2) on the mount FD
+ * itself (AT_EMPTY_PATH). With MOUNT_ATTR_IDMAP (0x100000) in ATTRSET the mount shows
+ * its files through USERNSFD's maps; the kernel allows that only on a detached mount that
+ * was never id-mapped, and only on filesystems that support it (EINVAL otherwise). */
+static napi_value
+js_mount_setattr (napi_env env, napi_callback_info info)
+{
+  napi_value argv[MAX_ARGS];
+  size_t argc;
+  int64_t fd, set, clr, userns = -1;
+  struct mount_attr attr;
+
+  if (!get_args (env, info, 3, argv, &argc) || !get_int (env, argv[0], &fd) || !get_int (env, argv[1], &set)
+      || !get_int (env, argv[2], &clr))
+    return NULL;
+  if (argc > 3 && !is_nullish (env, argv[3]) && !get_int (env, argv[3], &userns))
+    return NULL;
+
+  memset (&attr, 0, sizeof attr);
+  attr.attr_set = (uint64_t) set;
+  attr.attr_clr = (uint64_t) clr;
+  attr.userns_fd = (uint64_t) userns;
+  if (syscall (SYS_mount_setattr, (int) fd, "", AT_EMPTY_PATH, &attr, sizeof attr) < 0)
+    throw_errno (env, errno, "mount_setattr", NULL);
+  return undefined (env);
+}
+
+/* moveMount(fd, target): move_mount(2) of the detached mount FD onto the directory TARGET. */
+static napi_value
+js_move_mount (napi_env env, napi_callback_info info)
+{
+  napi_value argv[MAX_ARGS];
+  int64_t fd;
+  char target[PATH_BUF];
+
+  if (!get_args (env, info, 2, argv, NULL) || !get_int (env, argv[0], &fd)
+      || !get_str (env, argv[1], target, sizeof target))
+    return NULL;
+
+  if (syscall (SYS_move_mount, (int) fd, "", AT_FDCWD, target, MOVE_MOUNT_F_EMPTY_PATH) < 0)
+    throw_errno (env, errno, "move_mount", target);
+  return undefined (env);
+}
+
 /* ---- module ------------------------------------------------------------------------- */
 
 static napi_value
@@ -561,7 +794,9 @@ init (napi_env env, napi_value exports)
     { "symlinkat", js_symlinkat }, { "linkat", js_linkat },         { "unlinkat", js_unlinkat },
     { "fchownat", js_fchownat },   { "fchmodat", js_fchmodat },     { "utimensat", js_utimensat },
     { "lsetxattr", js_lsetxattr }, { "lgetxattr", js_lgetxattr },   { "mount", js_mount },
-    { "umount2", js_umount2 },     { "flock", js_flock },
+    { "umount2", js_umount2 },     { "flock", js_flock },           { "netnsCreate", js_netns_create },
+    { "usernsCreate", js_userns_create }, { "openTree", js_open_tree }, { "mountSetattr", js_mount_setattr },
+    { "moveMount", js_move_mount },
   };
   size_t i;
 

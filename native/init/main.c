@@ -48,12 +48,15 @@ join_cgroups (void)
       write_file (plan.records[i].fields[0], "0");
 }
 
-/* setns(2) into every `join` record; the user namespace first, since it grants the
- * capabilities that the others are checked against. */
+/* setns(2) into every `join` record. The user namespace grants the capabilities that
+ * namespaces it owns are checked against, so those are joined after it; but once in it we
+ * have none over the namespaces the host's user namespace owns (a container in its own
+ * user namespace whose network namespace the engine made beforehand, --userns): so every
+ * other namespace is tried first, and one refused with EPERM is tried again after. */
 static void
 join_namespaces (void)
 {
-  int fds[16], flags[16], n = 0;
+  int fds[16], flags[16], n = 0, pending[16] = { 0 };
 
   for (int i = 0; i < plan.nrecords && n < 16; i++)
     {
@@ -66,10 +69,20 @@ join_namespaces (void)
         berth_fail (errno, "open namespace", r->fields[1]);
       n++;
     }
+  for (int i = 0; i < n; i++)
+    {
+      pending[i] = 1;
+      if (flags[i] == CLONE_NEWUSER)
+        continue;
+      if (setns (fds[i], flags[i]) == 0)
+        pending[i] = 0, close (fds[i]);
+      else if (errno != EPERM)
+        berth_fail (errno, "setns", NULL);
+    }
   for (int pass = 0; pass < 2; pass++)
     for (int i = 0; i < n; i++)
       {
-        if ((pass == 0) != (flags[i] == CLONE_NEWUSER))
+        if (!pending[i] || (pass == 0) != (flags[i] == CLONE_NEWUSER))
           continue;
         if (setns (fds[i], flags[i]) < 0)
           berth_fail (errno, "setns", NULL);

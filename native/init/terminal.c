@@ -22,16 +22,36 @@ berth_connect_console (struct berth_plan *plan)
 {
   const char *path = berth_plan_get (plan, "consolesocket", 0, NULL);
   struct sockaddr_un addr = { .sun_family = AF_UNIX };
-  int fd;
+  const char *slash;
+  int dirfd = -1, fd;
 
   if (path == NULL || !atoi (berth_plan_get (plan, "terminal", 0, "0")))
     return -1;
-  if (strlen (path) >= sizeof addr.sun_path)
-    berth_fail (ENAMETOOLONG, "connect console socket", path);
-  strcpy (addr.sun_path, path);
+  slash = strrchr (path, '/');
+  if (strlen (path) < sizeof addr.sun_path)
+    strcpy (addr.sun_path, path);
+  else
+    {
+      /* sun_path holds 107 bytes; a longer path (berth's per-container console socket
+       * under a deep --root) is reached through its directory's /proc/self/fd entry. */
+      char dir[4096];
+      if (slash == NULL || slash == path || (size_t) (slash - path) >= sizeof dir)
+        berth_fail (ENAMETOOLONG, "connect console socket", path);
+      memcpy (dir, path, (size_t) (slash - path));
+      dir[slash - path] = '\0';
+      dirfd = open (dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+      if (dirfd < 0)
+        berth_fail (errno, "connect console socket", path);
+      if ((size_t) snprintf (addr.sun_path, sizeof addr.sun_path, "/proc/self/fd/%d/%s", dirfd,
+                             slash + 1)
+          >= sizeof addr.sun_path)
+        berth_fail (ENAMETOOLONG, "connect console socket", path);
+    }
   fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0 || connect (fd, (struct sockaddr *) &addr, sizeof addr) < 0)
     berth_fail (errno, "connect console socket", path);
+  if (dirfd >= 0)
+    close (dirfd);
   return fd;
 }
 

@@ -6,7 +6,7 @@ import { BerthError } from '../common/errors';
 import { Level, Logger } from '../common/log';
 import { saveArchive, loadArchive } from '../image/archive';
 import { login, logout } from '../image/auth';
-import { collectGarbage, diskUsage } from '../image/gc';
+import { collectGarbage } from '../image/gc';
 import type { ImageRecord } from '../image/image-store';
 import { importImage } from '../image/import';
 import { pullAndCommit } from '../image/pull-image';
@@ -15,6 +15,7 @@ import { parseReference } from '../image/reference';
 import { DEFAULT_ROOT, openStores, Stores } from '../image/stores';
 import { ContainerRecord, ContainerStore } from '../engine/containers';
 import { createDetached, runDetached, startContainer } from '../engine/detached';
+import { diskUsage as systemDiskUsage } from '../engine/disk-usage';
 import { inspectContainer } from '../engine/inspect';
 import {
   cleanupContainer, killContainer, listContainers, removeContainer, resolveContainer, stopContainer, waitContainer,
@@ -25,6 +26,7 @@ import { EngineRunOptions, runContainer } from '../engine/run';
 import { ago, humanSize, print, table } from './output';
 import { progressView } from './progress';
 import { registerCommands, type CliContext } from './commands';
+import { attachTerminal } from './commands/attach';
 import { reportError } from './report-error';
 import { collect } from './argv';
 
@@ -231,16 +233,32 @@ export async function main(argv: string[]): Promise<number> {
     });
 
   const system = program.command('system').description('manage berth');
-  system.command('df').description('show disk usage')
-    .action(() => {
-      const s = st();
-      const imgs = s.images.list();
-      const du = diskUsage(s);
-      print(table(['TYPE', 'TOTAL', 'ACTIVE', 'SIZE', 'RECLAIMABLE'], [
-        ['Images', String(imgs.length), '0', humanSize(du.layers + du.blobs), humanSize(du.layers + du.blobs)],
-        ['Containers', '0', '0', '0B', '0B'],
-        ['Local Volumes', '0', '0', '0B', '0B'],
-      ]));
+  system.command('df').description('show disk usage of images, containers and local volumes')
+    .option('-v, --verbose', 'list each image, container and volume')
+    .addOption(new Option('--format <format>', 'output format').choices(['table', 'json']).default('table'))
+    .action(async (o: { verbose?: boolean; format: string }) => {
+      const du = await systemDiskUsage(st(), logger());
+      if (o.format === 'json') {
+        const { images, containers, volumes } = du;
+        return print(JSON.stringify({ images, containers, volumes }, null, 2) + '\n');
+      }
+      const pct = (r: { size: number; reclaimable: number }) =>
+        `${humanSize(r.reclaimable)}${r.size ? ` (${Math.round((r.reclaimable / r.size) * 100)}%)` : ''}`;
+      const row = (type: string, r: { total: number; active: number; size: number; reclaimable: number }) =>
+        [type, String(r.total), String(r.active), humanSize(r.size), pct(r)];
+      if (!o.verbose) {
+        return print(table(['TYPE', 'TOTAL', 'ACTIVE', 'SIZE', 'RECLAIMABLE'], [
+          row('Images', du.images), row('Containers', du.containers), row('Local Volumes', du.volumes),
+        ]));
+      }
+      print('Images space usage:\n\n' + table(['REPOSITORY', 'TAG', 'IMAGE ID', 'CREATED', 'SIZE', 'CONTAINERS'],
+        du.imageList.flatMap(({ image, size, containers }) => imageRows([image], true)
+          .map((r) => [...r.slice(0, 4), humanSize(size), String(containers)]))));
+      print('\nContainers space usage:\n\n' + table(['CONTAINER ID', 'IMAGE', 'COMMAND', 'LOCAL VOLUMES', 'SIZE', 'CREATED', 'STATUS', 'NAMES'],
+        du.containerList.map(({ container: c, size, volumes }) => [c.id.slice(0, 12), c.image,
+          JSON.stringify(c.command.join(' ').slice(0, 20)), String(volumes), humanSize(size), ago(c.created), statusText(c), c.name])));
+      print('\nLocal Volumes space usage:\n\n' + table(['VOLUME NAME', 'LINKS', 'SIZE'],
+        du.volumeList.map(({ volume, size, links }) => [volume.Name, String(links), humanSize(size)])));
     });
 
   program.command('login <registry>').description('store credentials for a registry')
@@ -297,6 +315,14 @@ export async function main(argv: string[]): Promise<number> {
     .option('--stop-signal <signal>', 'the signal berth stop sends')
     .option('--stop-timeout <seconds>', 'how long berth stop waits before SIGKILL')
     .option('-l, --label <key=value>', 'set a label (repeatable)', collect, [])
+    .option('--network <mode>', 'none, host, slirp4netns[:opts], pasta[:opts], bridge, container:NAME or a network (docs/networking.md)')
+    .addOption(new Option('--net <mode>', 'same as --network').hideHelp())
+    .option('-p, --publish <[ip:]hostPort:containerPort[/proto]>', 'publish a container port on the host (repeatable)', collect, [])
+    .option('-P, --publish-all', 'publish every port the image exposes on a free host port')
+    .option('--security-opt <opt>', 'seccomp=unconfined|PROFILE.json, no-new-privileges (repeatable)', collect, [])
+    .option('--userns <mode>', 'host (default) or auto[:size=N]: root inside maps to host ids from /etc/subuid (SECURITY.md)')
+    .option('--uidmap <c:h:n>', 'map container uids C.. to host uids H.. (N of them; repeatable)', collect, [])
+    .option('--gidmap <c:h:n>', 'map container gids (repeatable; default: as --uidmap)', collect, [])
     .passThroughOptions();
   const engineRunOptions = (imageName: string, command: string[], o: any): EngineRunOptions => ({
     image: imageName, args: command, entrypoint: o.entrypoint, env: [...o.envFile.flatMap((f: string) => readEnvFile(f)), ...o.env],
@@ -304,7 +330,8 @@ export async function main(argv: string[]): Promise<number> {
     capDrop: o.capDrop, privileged: !!o.privileged, memory: o.memory, cpus: o.cpus, pidsLimit: o.pidsLimit, volumes: o.volume,
     tmpfs: o.tmpfs, name: o.name, rm: !!o.rm, interactive: !!o.interactive, log: logger(),
     mounts: o.mount, init: !!o.init, restart: o.restart, ulimits: o.ulimit, stopSignal: o.stopSignal, stopTimeout: o.stopTimeout,
-    labels: o.label,
+    labels: o.label, network: o.network ?? o.net, publish: o.publish, publishAll: !!o.publishAll, securityOpts: o.securityOpt,
+    userns: o.userns, uidmap: o.uidmap, gidmap: o.gidmap,
     pull: async (n) => {
       process.stderr.write(`Unable to find image '${n}' locally\n`);
       await pull(n, { quiet: true });
@@ -330,7 +357,21 @@ export async function main(argv: string[]): Promise<number> {
     });
 
   program.command('start <containers...>').description('start created containers')
-    .action(async (refs: string[]) => {
+    .option('-a, --attach', 'attach this terminal to the container (one container) and exit with its status')
+    .option('--detach-keys <keys>', 'with -a: the keys that detach', 'ctrl-p,ctrl-q')
+    .option('-i, --interactive', 'with -a: send this terminal\'s input (if the container keeps stdin open)')
+    .action(async (refs: string[], o: { attach?: boolean; detachKeys: string; interactive?: boolean }) => {
+      if (o.attach) {
+        if (refs.length !== 1) throw new BerthError('USAGE', 'start -a takes one container');
+        // A created container is started once attached, so none of its output is missed;
+        // an exited one runs again under a new monitor first.
+        const rec = await resolveContainer(st().root, refs[0], logger());
+        const begin = () => startContainer(st().root, refs[0], logger());
+        if (rec.state.status !== 'created') await begin();
+        result = await attachTerminal(ctx, refs[0], { detachKeys: o.detachKeys, stdin: !!o.interactive },
+          rec.state.status === 'created' ? begin : undefined);
+        return;
+      }
       for (const ref of refs) {
         await startContainer(st().root, ref, logger());
         print(`${ref}\n`);

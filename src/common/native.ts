@@ -38,6 +38,19 @@ export interface NativeAddon {
   umount2(target: string, flags: number): void;
   /** flock(2); blocks the main thread unless OP has LOCK_NB. */
   flock(fd: number, op: number): void;
+  /** A new network namespace bind-mounted on PATH (an existing file), lo up (src/network). */
+  netnsCreate(path: string): void;
+  /**
+   * A new user namespace with these maps (/proc/PID/uid_map's format, "inside outside
+   * count" lines), as an fd (close it); it only carries the maps (storage/idmap.ts).
+   */
+  usernsCreate(uidMap: string, gidMap: string): number;
+  /** open_tree(2) of PATH with OPEN_TREE_CLOEXEC added; FLAGS e.g. OPEN_TREE_CLONE (1). */
+  openTree(path: string, flags: number): number;
+  /** mount_setattr(2) on the mount FD itself; USERNSFD with MOUNT_ATTR_IDMAP. */
+  mountSetattr(fd: number, attrSet: number, attrClr: number, usernsFd?: number): void;
+  /** move_mount(2) of the detached mount FD onto the directory TARGET. */
+  moveMount(fd: number, target: string): void;
 }
 
 /** Constants the addon's callers need that Node's fs.constants lacks. */

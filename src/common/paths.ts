@@ -16,4 +16,5 @@ export function topDir(): string {
 
 export const initPath = (): string => path.join(topDir(), 'native', 'build', 'berth-init');
 export const monitorPath = (): string => path.join(topDir(), 'native', 'build', 'berth-monitor');
+export const proxyPath = (): string => path.join(topDir(), 'native', 'build', 'berth-proxy');
 export const distPath = (...parts: string[]): string => path.join(topDir(), 'dist', ...parts);

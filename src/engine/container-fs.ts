@@ -7,15 +7,22 @@
 // openat2(RESOLVE_IN_ROOT) from the root (symlinks, "..", absolute names stay inside it)
 // for the parent, then one plain name under /proc/self/fd/<parent fd>, opened with
 // O_NOFOLLOW: a symlink planted there cannot send a read or a write outside the root.
+//
+// Which root: a running container's own, /proc/<pid>/root, so cp sees what the container
+// sees (volumes, binds, tmpfs, the generated /etc/hosts, hostname and resolv.conf: the
+// kernel follows its mounts). A stopped one's overlay, with its bind mounts (volumes,
+// binds, the /etc files, from config.json) laid over by path; its tmpfs mounts are gone.
+// Export is Docker's: the root filesystem alone, without what is mounted on it.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { BerthError, isErrno, wrapSystemError } from '../common/errors';
 import type { Logger } from '../common/log';
 import { AT_FDCWD, native, O_PATH } from '../common/native';
 import type { Stores } from '../image/stores';
+import { pidStartTime } from '../runtime/state';
 import { mountOverlay, unmountOverlay } from '../storage/overlay';
 import { ContainerRecord, ContainerStore } from './containers';
-import { isActive, resolveContainer, withEngineLock } from './lifecycle';
+import { isActive, resolveContainer, runtimeContext, withEngineLock } from './lifecycle';
 
 // ---- the merged root filesystem ------------------------------------------------------
 
@@ -44,7 +51,7 @@ export async function withRootfs<T>(stores: Stores, rec: ContainerRecord, fn: (r
   if (isActive(rec) && isMountpoint(rootfs)) return fn(rootfs);
   return withEngineLock(stores.root, async () => {
     if (isMountpoint(rootfs)) return fn(rootfs);
-    mountOverlay(imageLowerDirs(stores, rec), cs.path(rec.id, 'upper'), cs.path(rec.id, 'work'), rootfs);
+    mountOverlay(imageLowerDirs(stores, rec), cs.path(rec.id, 'upper'), cs.path(rec.id, 'work'), rootfs, rec.userns);
     try {
       return await fn(rootfs);
     } finally {
@@ -146,7 +153,10 @@ export async function diffContainer(stores: Stores, ref: string, log: Logger): P
 
 /**
  * `berth export`: a tar of the container's root filesystem (GNU tar, numeric owners, not
- * crossing mounts) to OUTPUT, or to stdout when OUTPUT is undefined.
+ * crossing mounts) to OUTPUT, or to stdout when OUTPUT is undefined. As `docker export`,
+ * volumes, binds and tmpfs mounts are not in it (the directory under a mount point is),
+ * and neither is the content of the engine's /etc files: the host's view of the overlay
+ * has none of the container's mounts.
  * @throws BerthError CONTAINER_NOT_FOUND, EXPORT_FAILED, STORAGE_MOUNT
  */
 export async function exportContainer(stores: Stores, ref: string, output: string | undefined, log: Logger): Promise<void> {
@@ -202,15 +212,77 @@ function copyFileData(from: number, to: number): void {
   }
 }
 
+// statfs(2) f_type of proc, sysfs, cgroup, cgroup2, devpts, mqueue, securityfs, debugfs,
+// tracefs, bpf (linux/magic.h).
+const KERNEL_FS = new Set([0x9fa0, 0x62656572, 0x27e0eb, 0x63677270, 0x1cd1, 0x19800202, 0x73636673, 0x64626720,
+  0x74726163, 0xcafe4a11]);
+
+/** A bind mount of a stopped container (config.json): a host path over a container path. */
+interface BindMount {
+  destination: string;
+  source: string;
+  readonly: boolean;
+}
+
+/** The bind mounts a stopped container would have: volumes, -v binds, /etc files. */
+function bindMounts(cs: ContainerStore, rec: ContainerRecord): BindMount[] {
+  let spec: { mounts?: { destination: string; source?: string; type?: string; options?: string[] }[] };
+  try {
+    spec = JSON.parse(fs.readFileSync(cs.path(rec.id, 'config.json'), 'utf8'));
+  } catch {
+    return [];
+  }
+  return (spec.mounts ?? [])
+    .filter((m) => m.source && (m.type === 'bind' || (m.options ?? []).some((o) => o === 'bind' || o === 'rbind')))
+    .map((m) => ({ destination: path.posix.normalize(m.destination), source: m.source!, readonly: (m.options ?? []).includes('ro') }));
+}
+
+/** The mount under which container path CPATH lies (the deepest), and CPATH inside it. */
+function mountOf(mounts: BindMount[], cpath: string): { m: BindMount; rel: string } | undefined {
+  let best: { m: BindMount; rel: string } | undefined;
+  for (const m of mounts) {
+    const inside = cpath === m.destination || cpath.startsWith(m.destination === '/' ? '/' : `${m.destination}/`);
+    if (inside && (!best || m.destination.length > best.m.destination.length)) {
+      best = { m, rel: cpath.slice(m.destination.length) || '/' };
+    }
+  }
+  return best;
+}
+
+/** Where a stopped container's mount points are redirected to while copying out. */
+interface Redirects {
+  mounts: BindMount[];
+  /** The container path of the entry being copied. */
+  cpath: string;
+}
+
 /** Copies NAME under the directory fd PARENT (in the container) to the host path DEST. */
-function copyOutEntry(parent: number, name: string, dest: string, log: Logger): void {
+function copyOutEntry(parent: number, name: string, dest: string, log: Logger, at?: Redirects): void {
   const src = procFd(parent, name);
   const st = fs.lstatSync(src);
   if (st.isDirectory()) {
     const fd = fs.openSync(src, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY | fs.constants.O_NOFOLLOW);
     try {
       if (!fs.existsSync(dest)) fs.mkdirSync(dest, { mode: 0o700 });
-      for (const n of fs.readdirSync(procFd(fd)).sort()) copyOutEntry(fd, n, path.join(dest, n), log);
+      // A running container's /proc, /sys and the like are the kernel's, not its files:
+      // their mount points are copied empty, as from a stopped container.
+      const kernelFs = KERNEL_FS.has(fs.statfsSync(procFd(fd)).type);
+      for (const n of kernelFs ? [] : fs.readdirSync(procFd(fd)).sort()) {
+        const child = at && { ...at, cpath: path.posix.join(at.cpath, n) };
+        const m = child && at!.mounts.find((b) => b.destination === child.cpath);
+        if (!m) {
+          copyOutEntry(fd, n, path.join(dest, n), log, child);
+          continue;
+        }
+        // A mount point of the stopped container: what is mounted there is copied (the
+        // source is the engine's or the user's host path, not the container's to name).
+        const srcParent = fs.openSync(path.dirname(m.source), O_PATH | fs.constants.O_DIRECTORY);
+        try {
+          copyOutEntry(srcParent, path.basename(m.source), path.join(dest, n), log, child);
+        } finally {
+          fs.closeSync(srcParent);
+        }
+      }
     } finally {
       fs.closeSync(fd);
     }
@@ -316,60 +388,123 @@ export async function copyFiles(stores: Stores, req: CopyRequest): Promise<void>
   const rec = await resolveContainer(stores.root, req.ref, req.log);
   const cpath = path.posix.normalize(`/${req.containerPath}`);
   const shown = `${req.ref}:${req.containerPath}`;
-  await withRootfs(stores, rec, (rootfs) => {
-    const rootfd = fs.openSync(rootfs, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
-    const fds: number[] = [];
+  const running = openRunningRoot(stores.root, rec, req.log);
+  if (running !== undefined) {
     try {
-      if (req.direction === 'from-container') {
-        const parent = openDirInRoot(rootfd, path.posix.dirname(cpath), shown);
-        fds.push(parent);
-        const name = cpath === '/' ? '.' : path.posix.basename(cpath);
-        try {
-          fs.lstatSync(procFd(parent, name));
-        } catch (err) {
-          throw cpError(`container path "${shown}"`, err);
-        }
-        let dest = path.resolve(req.hostPath);
-        const destSt = fs.statSync(dest, { throwIfNoEntry: false });
-        if (destSt?.isDirectory()) dest = path.join(dest, name === '.' ? path.basename(rootfs) : name);
-        else if (!fs.existsSync(path.dirname(dest))) {
-          throw new BerthError('CP_PATH', `host path "${req.hostPath}": its directory does not exist`, { hint: 'create it first' });
-        }
-        try {
-          copyOutEntry(parent, name, dest, req.log);
-        } catch (err) {
-          throw err instanceof BerthError ? err : cpError(`copy "${shown}" to "${req.hostPath}"`, err);
-        }
-        return;
-      }
-      if (!fs.existsSync(req.hostPath) && !fs.lstatSync(req.hostPath, { throwIfNoEntry: false })) {
-        throw new BerthError('CP_PATH', `host path "${req.hostPath}": no such file or directory`);
-      }
-      let parent: number | undefined;
-      let name = path.basename(path.resolve(req.hostPath));
-      try {
-        const fd = native().openat2(rootfd, cpath, O_PATH);
-        fds.push(fd);
-        if (fs.fstatSync(fd).isDirectory()) parent = fd;
-      } catch (err) {
-        if (!isErrno(err, 'ENOENT')) throw cpError(`container path "${shown}"`, err);
-      }
-      if (parent === undefined) {
-        if (req.containerPath.endsWith('/')) {
-          throw new BerthError('CP_PATH', `container path "${shown}": no such directory`, { hint: 'create it first, or leave out the final "/"' });
-        }
-        parent = openDirInRoot(rootfd, path.posix.dirname(cpath), shown);
-        fds.push(parent);
-        name = path.posix.basename(cpath);
-      }
-      try {
-        copyInEntry(req.hostPath, parent, name, req.log);
-      } catch (err) {
-        throw err instanceof BerthError ? err : cpError(`copy "${req.hostPath}" to "${shown}"`, err);
-      }
+      copyWithin(running, cpath, cpath, shown, req);
     } finally {
-      for (const fd of fds) fs.closeSync(fd);
-      fs.closeSync(rootfd);
+      fs.closeSync(running);
+    }
+    return;
+  }
+  const mounts = bindMounts(new ContainerStore(stores.root), rec);
+  await withRootfs(stores, rec, (rootfs) => {
+    // A path on a bind mount (a volume, an /etc file) is resolved in that mount's source.
+    const on = mountOf(mounts, cpath);
+    if (on && req.direction === 'to-container' && on.m.readonly) {
+      throw new BerthError('CP_PATH', `container path "${shown}" is on a read-only mount`, { context: { path: on.m.destination } });
+    }
+    let top: number;
+    let inTop = cpath;
+    if (on && fs.statSync(on.m.source).isDirectory()) {
+      top = fs.openSync(on.m.source, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+      inTop = on.rel;
+    } else if (on) {
+      // A file mounted on its own: its directory on the host is the root to name it in.
+      top = fs.openSync(path.dirname(on.m.source), fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+      inTop = `/${path.basename(on.m.source)}`;
+    } else {
+      top = fs.openSync(rootfs, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+    }
+    try {
+      copyWithin(top, inTop, cpath, shown, req, on ? undefined : mounts);
+    } finally {
+      fs.closeSync(top);
     }
   });
+}
+
+/**
+ * A running container's root as its processes see it (an fd on /proc/<pid>/root), or
+ * undefined when it does not run. The pid is checked after the open: a pid reused by
+ * another process would give that process's root.
+ */
+function openRunningRoot(root: string, rec: ContainerRecord, log: Logger): number | undefined {
+  if (rec.state.status !== 'running' || !rec.state.pid) return undefined;
+  let rt;
+  try {
+    rt = runtimeContext(root, log).state.read(rec.id);
+  } catch {
+    return undefined;
+  }
+  if (!rt.pid || !rt.pidStartTime) return undefined;
+  let fd: number;
+  try {
+    fd = fs.openSync(`/proc/${rt.pid}/root`, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+  } catch {
+    return undefined; // exited meanwhile
+  }
+  if (pidStartTime(rt.pid) !== rt.pidStartTime) {
+    fs.closeSync(fd);
+    return undefined;
+  }
+  return fd;
+}
+
+/** The copy itself, with ROOTFD the root that CPATH is resolved in (RESOLVE_IN_ROOT);
+ * ORIG is the path the user named (for names and messages); MOUNTS, for a stopped
+ * container's root filesystem, the mount points to copy the mounts' content from. */
+function copyWithin(rootfd: number, cpath: string, orig: string, shown: string, req: CopyRequest, mounts?: BindMount[]): void {
+  const fds: number[] = [];
+  try {
+    if (req.direction === 'from-container') {
+      const parent = openDirInRoot(rootfd, path.posix.dirname(cpath), shown);
+      fds.push(parent);
+      const name = cpath === '/' ? '.' : path.posix.basename(cpath);
+      try {
+        fs.lstatSync(procFd(parent, name));
+      } catch (err) {
+        throw cpError(`container path "${shown}"`, err);
+      }
+      let dest = path.resolve(req.hostPath);
+      const destSt = fs.statSync(dest, { throwIfNoEntry: false });
+      if (destSt?.isDirectory()) dest = path.join(dest, orig === '/' ? 'rootfs' : path.posix.basename(orig));
+      else if (!fs.existsSync(path.dirname(dest))) {
+        throw new BerthError('CP_PATH', `host path "${req.hostPath}": its directory does not exist`, { hint: 'create it first' });
+      }
+      try {
+        copyOutEntry(parent, name, dest, req.log, mounts && { mounts, cpath: orig });
+      } catch (err) {
+        throw err instanceof BerthError ? err : cpError(`copy "${shown}" to "${req.hostPath}"`, err);
+      }
+      return;
+    }
+    if (!fs.existsSync(req.hostPath) && !fs.lstatSync(req.hostPath, { throwIfNoEntry: false })) {
+      throw new BerthError('CP_PATH', `host path "${req.hostPath}": no such file or directory`);
+    }
+    let parent: number | undefined;
+    let name = path.basename(path.resolve(req.hostPath));
+    try {
+      const fd = native().openat2(rootfd, cpath, O_PATH);
+      fds.push(fd);
+      if (fs.fstatSync(fd).isDirectory()) parent = fd;
+    } catch (err) {
+      if (!isErrno(err, 'ENOENT')) throw cpError(`container path "${shown}"`, err);
+    }
+    if (parent === undefined) {
+      if (req.containerPath.endsWith('/')) {
+        throw new BerthError('CP_PATH', `container path "${shown}": no such directory`, { hint: 'create it first, or leave out the final "/"' });
+      }
+      parent = openDirInRoot(rootfd, path.posix.dirname(cpath), shown);
+      fds.push(parent);
+      name = path.posix.basename(cpath);
+    }
+    try {
+      copyInEntry(req.hostPath, parent, name, req.log);
+    } catch (err) {
+      throw err instanceof BerthError ? err : cpError(`copy "${req.hostPath}" to "${shown}"`, err);
+    }
+  } finally {
+    for (const fd of fds) fs.closeSync(fd);
+  }
 }

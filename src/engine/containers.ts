@@ -6,7 +6,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { writeFileAtomic } from '../common/atomic';
 import { BerthError, isErrno } from '../common/errors';
+import type { NetworkAttachment, NetworkRequest } from '../network/types';
 import type { MountRecord } from './volumes';
+import { releaseUserns, UsernsConfig } from './userns';
 
 export interface ContainerRecord {
   id: string;
@@ -66,6 +68,18 @@ export interface ContainerRecord {
   manuallyStopped?: boolean;
   /** The monitor (pid:start time) whose exit the restart policy has already handled. */
   restartHandled?: string;
+  /** --network, -p and -P as parsed (network/); kept to attach the network again at start. */
+  networkRequest?: NetworkRequest;
+  /** The network while the container is alive (recorded before its helpers finish starting). */
+  network?: NetworkAttachment;
+  /**
+   * The berth process that made the container (a foreground run lives in it). When it is
+   * gone and there is no monitor, the container was abandoned by a killed berth: rm -f
+   * then cleans it up (lifecycle.ts).
+   */
+  owner?: { pid: number; startTime?: string };
+  /** --userns / --uidmap: its user namespace's maps (engine/userns.ts); absent: the host's. */
+  userns?: UsernsConfig;
 }
 
 /** --restart, as Docker's HostConfig.RestartPolicy. */
@@ -175,6 +189,7 @@ export class ContainerStore {
 
   remove(rec: Pick<ContainerRecord, 'id' | 'name'>): void {
     fs.rmSync(this.path(rec.id), { recursive: true, force: true });
+    releaseUserns(this.root, rec.id); // after the directory: a record without one is stale anyway
     try {
       if (fs.readFileSync(path.join(this.namesDir, rec.name), 'utf8') === rec.id) fs.rmSync(path.join(this.namesDir, rec.name));
     } catch {

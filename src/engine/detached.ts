@@ -2,6 +2,8 @@
 // own monitor (native/monitor/berth-monitor.c), so it outlives the berth command that
 // started it. The monitor holds its stdio, writes <dir>/ctr.log (CRI format) and
 // <dir>/exit.json, then runs `berth container cleanup ID` (lifecycle.ts). Node host process.
+// With -t the runtime sends the pty's master to the monitor over <dir>/console.sock; the
+// monitor serves `berth attach` (attach.ts) on <dir>/attach.sock.
 //
 // Order: prepare (overlay, config.json, record) -> runtime create under the monitor (the
 // runtime writes <dir>/init.pid, which the monitor waits for) -> record the init's and the
@@ -20,6 +22,9 @@ import { exitFile, isActive, logFile, pidFile, refresh, runtimeContext, withEngi
 import { restartExited } from './restart';
 import { EngineRunOptions, prepareContainer } from './run';
 
+export const attachSocket = (cs: ContainerStore, id: string): string => cs.path(id, 'attach.sock');
+export const consoleSocket = (cs: ContainerStore, id: string): string => cs.path(id, 'console.sock');
+
 /** The monitor's command line up to its "--" (berth-init and its fds follow). */
 export function monitorArgs(root: string, cs: ContainerStore, id: string, opts: EngineRunOptions): string[] {
   const exitCommand = [distPath('cli', 'berth-bin.js'), '--root', root,
@@ -27,17 +32,13 @@ export function monitorArgs(root: string, cs: ContainerStore, id: string, opts: 
   return [
     '--log', logFile(cs, id), '--exit-file', exitFile(cs, id), '--pid-file', pidFile(cs, id),
     ...(opts.interactive ? ['--stdin'] : []),
+    ...(opts.tty ? ['--console-socket', consoleSocket(cs, id)] : []), '--attach-socket', attachSocket(cs, id),
     '--exit-command', process.execPath, ...exitCommand.flatMap((a) => ['--exit-command-arg', a]),
     '--',
   ];
 }
 
 async function createUnderMonitor(stores: Stores, opts: EngineRunOptions): Promise<{ rec: ContainerRecord; init: InitProcess }> {
-  if (opts.tty) {
-    throw new BerthError('UNSUPPORTED', 'a detached container cannot have a terminal (-t) yet', {
-      hint: 'leave out -t; the monitor keeps output in the log (berth logs)',
-    });
-  }
   const prepared = await prepareContainer(stores, opts);
   const { rec, dir, containers: cs } = prepared;
   const ctx = runtimeContext(stores.root, opts.log);
@@ -46,9 +47,11 @@ async function createUnderMonitor(stores: Stores, opts: EngineRunOptions): Promi
     created = await create(ctx, {
       id: rec.id, bundle: dir, pidFile: pidFile(cs, rec.id),
       wrap: { command: monitorPath(), args: monitorArgs(stores.root, cs, rec.id, opts) },
+      // -t: the container's init sends the pty's master to the monitor, which holds it.
+      consoleSocket: opts.tty ? consoleSocket(cs, rec.id) : undefined,
     });
   } catch (err) {
-    prepared.discard();
+    await prepared.discard();
     throw err;
   }
   const monitorPid = created.init.child.pid!;

@@ -1,9 +1,38 @@
 // `berth inspect`: a container as Docker's `docker inspect` shows it (the fields scripts
 // read most: Id, Name, State, Config, HostConfig). Node host process.
+import { networkModeName } from '../network';
+import type { PortMapping } from '../network/types';
 import type { ContainerRecord, ContainerStore } from './containers';
 import { isActive, logFile } from './lifecycle';
+import { fmt } from './userns';
 
 const ZERO_TIME = '0001-01-01T00:00:00Z';
+
+/** Docker's {"80/tcp": [{HostIp, HostPort}]}; REQUESTED: as asked (HostPort "" = any). */
+function portMap(ports: PortMapping[], requested: boolean): Record<string, { HostIp: string; HostPort: string }[]> {
+  const out: Record<string, { HostIp: string; HostPort: string }[]> = {};
+  for (const p of ports) {
+    (out[`${p.containerPort}/${p.protocol}`] ??= []).push({ HostIp: p.hostIp, HostPort: requested && !p.hostPort ? '' : String(p.hostPort) });
+  }
+  return out;
+}
+
+/** Docker's NetworkSettings: the live network's address and ports (empty once it exited). */
+function networkSettings(rec: ContainerRecord): Record<string, unknown> {
+  const n = rec.network;
+  const [ip, prefix] = (n?.address ?? '').split('/');
+  return {
+    SandboxKey: n?.netnsPath ?? '',
+    Ports: portMap(n?.ports ?? [], false),
+    IPAddress: ip ?? '',
+    IPPrefixLen: prefix ? Number(prefix) : 0,
+    Gateway: n?.gateway ?? '',
+    MacAddress: n?.mac ?? '',
+    Networks: n && n.mode !== 'none' && n.mode !== 'host' && n.mode !== 'container'
+      ? { [n.network ?? n.mode]: { IPAddress: ip ?? '', IPPrefixLen: prefix ? Number(prefix) : 0, Gateway: n.gateway ?? '', MacAddress: n.mac ?? '' } }
+      : {},
+  };
+}
 
 export function inspectContainer(cs: ContainerStore, rec: ContainerRecord): Record<string, unknown> {
   const active = isActive(rec);
@@ -36,6 +65,7 @@ export function inspectContainer(cs: ContainerStore, rec: ContainerRecord): Reco
       Type: m.Type, ...(m.Name ? { Name: m.Name, Driver: 'local' } : {}), Source: m.Source, Destination: m.Destination, RW: m.RW,
     })),
     Driver: 'overlay',
+    NetworkSettings: networkSettings(rec),
     MonitorPid: rec.monitor && active ? rec.monitor.pid : 0,
     HostConfig: {
       Memory: h?.memory ?? 0,
@@ -48,10 +78,14 @@ export function inspectContainer(cs: ContainerStore, rec: ContainerRecord): Reco
       CapDrop: h?.capDrop ?? [],
       Binds: h?.binds ?? [],
       Tmpfs: Object.fromEntries((h?.tmpfs ?? []).map((t) => [t.split(':')[0], t.split(':')[1] ?? ''])),
-      NetworkMode: 'none',
+      NetworkMode: networkModeName(rec.networkRequest),
+      PortBindings: portMap(rec.networkRequest?.ports ?? [], true),
       LogConfig: { Type: rec.monitor ? 'k8s-file' : 'none', Config: {} },
       RestartPolicy: { Name: h?.restartPolicy?.name ?? 'no', MaximumRetryCount: h?.restartPolicy?.maximumRetryCount ?? 0 },
       Init: h?.init ?? false,
+      // podman's: "" for the host's user namespace; the maps as CONTAINER:HOST:SIZE.
+      UsernsMode: rec.userns?.mode ?? '',
+      ...(rec.userns ? { IDMappings: { UidMap: rec.userns.uidMappings.map(fmt), GidMap: rec.userns.gidMappings.map(fmt) } } : {}),
       Ulimits: (h?.ulimits ?? []).map((u) => ({ Name: u.split('=')[0], Soft: u.split('=')[1]?.split(':')[0], Hard: u.split(':')[1] ?? u.split('=')[1] })),
     },
     Config: {

@@ -21,6 +21,7 @@ import { unmountOverlay } from '../storage/overlay';
 import { ContainerRecord, ContainerStore } from './containers';
 import { applyRestartPolicy, markManuallyStopped } from './restart';
 import { removeAnonymousVolumes } from './volumes';
+import { detachContainerNetwork } from './network-attach';
 
 /** What the monitor writes when the container's init exits (native/monitor). */
 export interface ExitRecord {
@@ -67,7 +68,7 @@ export function isActive(rec: ContainerRecord): boolean {
  * held. Call with the engine lock held. Foreground containers are left to their `run`.
  * @throws BerthError STORAGE_UNMOUNT (the container stays marked running)
  */
-export function finishIfExited(root: string, cs: ContainerStore, rec: ContainerRecord, log: Logger): ContainerRecord {
+export async function finishIfExited(root: string, cs: ContainerStore, rec: ContainerRecord, log: Logger): Promise<ContainerRecord> {
   if (!rec.monitor || !isActive(rec)) return rec;
   const ctx = runtimeContext(root, log);
   let exit = readExit(cs, rec.id);
@@ -93,6 +94,8 @@ export function finishIfExited(root: string, cs: ContainerStore, rec: ContainerR
     destroy(ctx, rt, { runPoststop: true });
   }
   unmountOverlay(cs.path(rec.id, 'rootfs'));
+  // Its network (helpers, namespace) goes with its process; start makes a new one.
+  await detachContainerNetwork(root, undefined, rec, log);
   rec.state = { ...rec.state, status: 'exited', pid: 0, exitCode: exit.exitCode, oomKilled, finishedAt: exit.finishedAt };
   cs.write(rec);
   log.info('container exited', { id: rec.id, exitCode: exit.exitCode });
@@ -102,7 +105,7 @@ export function finishIfExited(root: string, cs: ContainerStore, rec: ContainerR
 /** Re-reads REC and finishes it if it has exited, under the engine lock. */
 export async function refresh(root: string, cs: ContainerStore, rec: ContainerRecord, log: Logger): Promise<ContainerRecord> {
   if (!rec.monitor || !isActive(rec)) return rec;
-  return withEngineLock(root, () => {
+  return withEngineLock(root, async () => {
     let cur: ContainerRecord;
     try {
       cur = cs.read(rec.id);
@@ -118,7 +121,11 @@ export async function listContainers(root: string, log: Logger): Promise<Contain
   const cs = new ContainerStore(root);
   const list = cs.list();
   if (!list.some((c) => c.monitor && isActive(c))) return list;
-  return withEngineLock(root, () => cs.list().map((c) => finishIfExited(root, cs, c, log)));
+  return withEngineLock(root, async () => {
+    const out: ContainerRecord[] = [];
+    for (const c of cs.list()) out.push(await finishIfExited(root, cs, c, log));
+    return out;
+  });
 }
 
 /** Resolves REF and brings it up to date. @throws BerthError CONTAINER_NOT_FOUND, CONTAINER_AMBIGUOUS */
@@ -235,7 +242,10 @@ export async function waitContainer(root: string, ref: string, log: Logger): Pro
 export async function removeContainer(root: string, ref: string, force: boolean, log: Logger, volumes = false): Promise<void> {
   const cs = new ContainerStore(root);
   let rec = await resolveContainer(root, ref, log);
-  if (isActive(rec)) {
+  // A container whose berth was killed before it had a monitor (a foreground run, or a
+  // run -d during setup): nobody will ever finish it, so rm -f does.
+  const abandoned = !rec.monitor && !!rec.owner && pidStartTime(rec.owner.pid) !== rec.owner.startTime;
+  if (isActive(rec) && !(abandoned && force)) {
     if (!force || !rec.monitor) {
       throw new BerthError('CONTAINER_RUNNING', `container "${rec.name}" is ${rec.state.status}`, {
         context: { containerId: rec.id },
@@ -248,14 +258,14 @@ export async function removeContainer(root: string, ref: string, force: boolean,
     // The monitor exits right after it records the status; let it finish writing.
     for (let i = 0; i < 200 && isMonitorAlive(rec); i++) await sleep(25);
   }
-  await withEngineLock(root, () => {
+  await withEngineLock(root, async () => {
     try {
       rec = cs.read(rec.id);
     } catch {
       return; // removed meanwhile (--rm)
     }
-    if (rec.monitor && isActive(rec)) {
-      rec = finishIfExited(root, cs, rec, log);
+    if ((rec.monitor || abandoned) && isActive(rec)) {
+      rec = await finishIfExited(root, cs, rec, log);
       if (isActive(rec)) {
         // The monitor is gone but the init lives on (someone killed the monitor): take it down.
         const ctx = runtimeContext(root, log);
@@ -267,6 +277,7 @@ export async function removeContainer(root: string, ref: string, force: boolean,
         unmountOverlay(cs.path(rec.id, 'rootfs'));
       }
     }
+    await detachContainerNetwork(root, undefined, rec, log);
     cs.remove(rec);
     // rm -v: the anonymous volumes go with it (named ones stay, as Docker's).
     if (volumes) for (const f of removeAnonymousVolumes(root, rec)) log.warn(`anonymous volume stays: ${f}`);
@@ -281,14 +292,14 @@ export async function cleanupContainer(root: string, id: string, log: Logger): P
   const cs = new ContainerStore(root);
   // `rm -f` may have taken it already; then the lock (and its directory) is not wanted.
   if (!fs.existsSync(cs.path(id, 'container.json'))) return;
-  await withEngineLock(root, () => {
+  await withEngineLock(root, async () => {
     let rec: ContainerRecord;
     try {
       rec = cs.read(id);
     } catch {
       return;
     }
-    rec = finishIfExited(root, cs, rec, log);
+    rec = await finishIfExited(root, cs, rec, log);
     if (!isActive(rec) && rec.autoRemove) {
       cs.remove(rec);
       for (const f of removeAnonymousVolumes(root, rec)) log.warn(`anonymous volume stays: ${f}`);

@@ -21,8 +21,9 @@ import { start } from '../runtime/start';
 import { pidStartTime } from '../runtime/state';
 import { mountOverlay, unmountOverlay } from '../storage/overlay';
 import { ContainerRecord, ContainerStore, RestartPolicy } from './containers';
-import { monitorArgs } from './detached';
+import { consoleSocket, monitorArgs } from './detached';
 import { exitFile, pidFile, runtimeContext, withEngineLock } from './lifecycle';
+import { detachContainerNetwork, reattachContainerNetwork } from './network-attach';
 import type { EngineRunOptions } from './run';
 
 const MAX_DELAY_MS = 60_000;
@@ -130,15 +131,20 @@ export async function restartExited(root: string, cs: ContainerStore, rec: Conta
   // The new monitor waits for a pid file, and an exit file would say it already exited.
   fs.rmSync(exitFile(cs, rec.id), { force: true });
   fs.rmSync(pidFile(cs, rec.id), { force: true });
-  mountOverlay([...img.layers].reverse().map((c) => stores.layers.path(c)), path.join(dir, 'upper'), path.join(dir, 'work'), rootfs);
+  mountOverlay([...img.layers].reverse().map((c) => stores.layers.path(c)), path.join(dir, 'upper'), path.join(dir, 'work'), rootfs,
+    rec.userns);
   const ctx = runtimeContext(root, log);
   let created;
   try {
-    const opts = { log, interactive: !!rec.config?.interactive } as EngineRunOptions;
+    // A new namespace and helpers: the old ones went when it exited (network-attach.ts).
+    await reattachContainerNetwork(root, cs, rec, log);
+    const opts = { log, interactive: !!rec.config?.interactive, tty: !!rec.config?.tty } as EngineRunOptions;
     created = await create(ctx, {
       id: rec.id, bundle: dir, pidFile: pidFile(cs, rec.id), wrap: { command: monitorPath(), args: monitorArgs(root, cs, rec.id, opts) },
+      consoleSocket: opts.tty ? consoleSocket(cs, rec.id) : undefined,
     });
   } catch (err) {
+    await detachContainerNetwork(root, cs, rec, log);
     unmountOverlay(rootfs);
     throw err;
   }

@@ -10,11 +10,15 @@ import { ImageConfig } from '../image/commit';
 import type { Stores } from '../image/stores';
 import { makeContext } from '../runtime/context';
 import { runForeground } from '../runtime/run';
+import { pidStartTime } from '../runtime/state';
 import { mountOverlay, unmountOverlay } from '../storage/overlay';
 import { ContainerRecord, ContainerStore } from './containers';
 import { parseRestartPolicy } from './restart';
 import { buildSpec, RunOptions } from './spec';
+import { allocateUserns, checkUsernsMounts, checkUsernsRequest, parseUsernsOptions, prepareContainerDirs } from './userns';
 import { MountRecord, removeAnonymousVolumes, resolveMounts } from './volumes';
+import { attachContainerNetwork, detachContainerNetwork, planNetwork } from './network-attach';
+import { netnsEntry } from '../network';
 
 export interface EngineRunOptions extends RunOptions {
   name?: string;
@@ -28,6 +32,10 @@ export interface EngineRunOptions extends RunOptions {
   stopTimeout?: string;
   /** --label K=V, on top of the image's labels. */
   labels?: string[];
+  /** --network MODE (undefined: the configured default), -p and -P (network/). */
+  network?: string;
+  publish?: string[];
+  publishAll?: boolean;
   /** Called when the image is not local: pulls it (cli/ shows progress). */
   pull: (name: string) => Promise<void>;
   log: Logger;
@@ -63,16 +71,16 @@ export interface Prepared {
   dir: string;
   rootfs: string;
   containers: ContainerStore;
-  /** Unmounts the root filesystem and removes the container (after a failure). */
-  discard(): void;
+  /** Removes the network, unmounts the root filesystem and removes the container (after a failure). */
+  discard(): Promise<void>;
 }
 
 /**
  * Resolves (pulling if needed) the image, claims the name, mounts the overlay root
  * filesystem, writes config.json and the engine's record (status "created").
- * @throws BerthError CONTAINER_NAME_*, STORAGE_*, USAGE, USER_NOT_FOUND, RUN_NO_COMMAND
+ * @throws BerthError CONTAINER_NAME_*, STORAGE_*, USAGE, USER_NOT_FOUND, RUN_NO_COMMAND, USERNS_*
  */
-export async function prepareContainer(stores: Stores, opts: EngineRunOptions): Promise<Prepared> {
+export async function prepareContainer(stores: Stores, opts: EngineRunOptions, foreground = false): Promise<Prepared> {
   let img = stores.images.find(opts.image);
   if (!img) {
     await opts.pull(opts.image);
@@ -80,12 +88,20 @@ export async function prepareContainer(stores: Stores, opts: EngineRunOptions): 
   }
   const config = (stores.content.readJSON<ImageConfig>(img.configDigest).config ?? {}) as Record<string, any>;
   const containers = new ContainerStore(stores.root);
+  // Before the container exists: a bad --network/-p, a missing helper or a taken port
+  // leaves nothing behind.
+  const net = planNetwork(containers, opts, config.ExposedPorts);
+  const usernsRequest = parseUsernsOptions(opts.userns, opts.uidmap, opts.gidmap);
+  checkUsernsRequest(usernsRequest);
+  checkUsernsMounts(usernsRequest, opts.volumes, opts.mounts ?? []);
   const { id, name } = containers.create(opts.name);
   const dir = containers.path(id);
   const rootfs = path.join(dir, 'rootfs');
   let mounted = false;
   let mountRecords: MountRecord[] = [];
-  const discard = () => {
+  let rec: ContainerRecord | undefined;
+  const discard = async () => {
+    if (rec) await detachContainerNetwork(stores.root, undefined, rec, opts.log);
     removeAnonymousVolumes(stores.root, { id, name, mounts: mountRecords } as ContainerRecord);
     if (mounted) {
       try {
@@ -100,18 +116,25 @@ export async function prepareContainer(stores: Stores, opts: EngineRunOptions): 
   try {
     for (const d of ['upper', 'work', 'rootfs']) fs.mkdirSync(path.join(dir, d));
     const lowers = [...img.layers].reverse().map((c) => stores.layers.path(c));
-    mountOverlay(lowers, path.join(dir, 'upper'), path.join(dir, 'work'), rootfs);
-    mounted = true;
     const hostname = opts.hostname ?? id.slice(0, 12);
+    // --userns: the ids are taken (released by containers.remove) before the layers are
+    // id-mapped with them.
+    const userns = await allocateUserns(stores.root, id, usernsRequest);
+    const etc = etcFiles(dir, hostname);
+    if (userns) prepareContainerDirs(dir, path.join(dir, 'upper'), etc.map(([, f]) => f), userns);
+    mountOverlay(lowers, path.join(dir, 'upper'), path.join(dir, 'work'), rootfs, userns);
+    mounted = true;
     const restartPolicy = parseRestartPolicy(opts.restart, opts.rm);
     const stopTimeout = stopTimeoutOf(opts.stopTimeout);
     if (opts.stopSignal) parseSignal(opts.stopSignal);
     const resolved = resolveMounts(stores.root, rootfs, opts.volumes, opts.mounts ?? []);
     mountRecords = resolved.records;
-    const spec = buildSpec({ id, rootfs, image: config, opts, etcFiles: etcFiles(dir, hostname), volumeMounts: resolved.mounts });
+    const spec = buildSpec({ id, rootfs, image: config, opts, etcFiles: etc, volumeMounts: resolved.mounts,
+      netns: netnsEntry(net.source, dir), userns });
     fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(spec, null, 1));
     const entrypoint = opts.entrypoint !== undefined ? (opts.entrypoint ? [opts.entrypoint] : []) : config.Entrypoint ?? null;
-    const rec: ContainerRecord = {
+    rec = {
+      owner: { pid: process.pid, startTime: pidStartTime(process.pid) },
       id, name, image: opts.image, imageId: img.id, command: spec.process!.args!.slice(opts.init ? 2 : 0), created: new Date().toISOString(),
       state: { status: 'created', pid: 0, exitCode: 0, oomKilled: false }, autoRemove: opts.rm,
       config: {
@@ -128,11 +151,13 @@ export async function prepareContainer(stores: Stores, opts: EngineRunOptions): 
         capAdd: opts.capAdd, capDrop: opts.capDrop, binds: opts.volumes, tmpfs: opts.tmpfs,
         restartPolicy, ulimits: opts.ulimits ?? [], init: !!opts.init,
       },
+      ...(userns ? { userns } : {}),
     };
     containers.write(rec);
+    await attachContainerNetwork(stores.root, containers, rec, net.request, net.source, foreground);
     return { rec, dir, rootfs, containers, discard };
   } catch (err) {
-    discard();
+    await discard();
     throw err;
   }
 }
@@ -148,7 +173,7 @@ export async function runContainer(stores: Stores, opts: EngineRunOptions): Prom
       hint: 'add -d (or use berth create + berth start): the restart policy is applied by the container\'s monitor',
     });
   }
-  const { rec, dir, rootfs, containers } = await prepareContainer(stores, opts);
+  const { rec, dir, rootfs, containers } = await prepareContainer(stores, opts, true);
   const { id, name } = rec;
   try {
     const ctx = makeContext(path.join(stores.root, 'runtime'), opts.log);
@@ -161,6 +186,7 @@ export async function runContainer(stores: Stores, opts: EngineRunOptions): Prom
     containers.write(rec);
     return r.status;
   } finally {
+    await detachContainerNetwork(stores.root, containers, rec, opts.log);
     let unmounted = true;
     try {
       unmountOverlay(rootfs);

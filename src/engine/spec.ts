@@ -8,6 +8,7 @@ import { native } from '../common/native';
 import { topDir } from '../common/paths';
 import { CAPABILITIES, hostBoundingSet } from '../runtime/capabilities';
 import { MASKED_PATHS, READONLY_PATHS } from '../runtime/default-spec';
+import { containerSeccomp, parseSecurityOpts } from './security-opts';
 import type { Mount, Spec } from '../runtime/spec';
 
 /** Docker's default capability set (moby's oci/caps/defaults.go lists the same 14). */
@@ -40,6 +41,12 @@ export interface RunOptions {
   init?: boolean;
   /** --ulimit NAME=SOFT[:HARD]. */
   ulimits?: string[];
+  /** --security-opt seccomp=...|no-new-privileges|... (security-opts.ts). */
+  securityOpts?: string[];
+  /** --userns host|auto[:size=N], --uidmap/--gidmap C:H:N (userns.ts). */
+  userns?: string;
+  uidmap?: string[];
+  gidmap?: string[];
 }
 
 export interface ImageConfigFields {
@@ -195,6 +202,14 @@ export interface SpecInput {
   etcFiles: [string, string][];
   /** -v and --mount resolved by volumes.ts (named volumes created); else -v is binds only. */
   volumeMounts?: Mount[];
+  /**
+   * The network namespace (network/index.ts): a path to join (the container's own
+   * bind-mounted one, or a container: peer's), null for the host's, undefined for a new one.
+   */
+  netns?: string | null;
+  /** A user namespace with these maps (--userns, userns.ts); none when undefined. */
+  userns?: { uidMappings: { containerID: number; hostID: number; size: number }[];
+    gidMappings: { containerID: number; hostID: number; size: number }[] };
 }
 
 /** @throws BerthError USAGE, USER_NOT_FOUND, RUN_NO_COMMAND */
@@ -220,6 +235,8 @@ export function buildSpec(input: SpecInput): Spec {
   const user = resolveUser(input.rootfs, opts.user ?? image.User);
   if (!env.has('HOME')) env.set('HOME', user.home);
   const caps = capabilities(opts);
+  const security = parseSecurityOpts(opts.securityOpts ?? []);
+  const seccomp = containerSeccomp(security, caps, opts.privileged);
 
   const mounts: Mount[] = [
     { destination: '/proc', type: 'proc', source: 'proc', options: ['nosuid', 'noexec', 'nodev'] },
@@ -227,7 +244,12 @@ export function buildSpec(input: SpecInput): Spec {
     { destination: '/dev/pts', type: 'devpts', source: 'devpts', options: ['nosuid', 'noexec', 'newinstance', 'ptmxmode=0666', 'mode=0620', 'gid=5'] },
     { destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'noexec', 'nodev', 'mode=1777', 'size=65536k'] },
     { destination: '/dev/mqueue', type: 'mqueue', source: 'mqueue', options: ['nosuid', 'noexec', 'nodev'] },
-    { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', opts.privileged ? 'rw' : 'ro'] },
+    // In a user namespace sysfs mounts only with a network namespace that namespace owns, and
+    // the container's is made before it (network/): the host's /sys, read-only, as rootless
+    // podman does.
+    input.userns
+      ? { destination: '/sys', type: 'bind', source: '/sys', options: ['rbind', 'nosuid', 'noexec', 'nodev', 'ro'] }
+      : { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', opts.privileged ? 'rw' : 'ro'] },
     { destination: '/sys/fs/cgroup', type: 'cgroup', source: 'cgroup', options: ['nosuid', 'noexec', 'nodev', 'relatime', opts.privileged ? 'rw' : 'ro'] },
     ...input.etcFiles.map(([dst, src]): Mount => ({ destination: dst, type: 'bind', source: src, options: ['rbind', 'rprivate'] })),
     ...opts.tmpfs.map((t): Mount => {
@@ -261,18 +283,22 @@ export function buildSpec(input: SpecInput): Spec {
       args: opts.init ? [INIT_IN_CONTAINER, '--', ...args] : args, env: [...env].map(([k, v]) => `${k}=${v}`),
       cwd: opts.workdir ?? (image.WorkingDir || '/'),
       capabilities: { bounding: caps, effective: caps, permitted: caps },
-      noNewPrivileges: false,
+      noNewPrivileges: security.noNewPrivileges,
       ...(opts.ulimits?.length ? { rlimits: parseUlimits(opts.ulimits) } : {}),
     },
     root: { path: input.rootfs, readonly: opts.readOnly },
     hostname,
     mounts,
     linux: {
-      namespaces: [{ type: 'pid' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }, { type: 'network' }, { type: 'cgroup' }],
+      namespaces: [{ type: 'pid' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' },
+        ...(input.netns === null ? [] : [input.netns ? { type: 'network' as const, path: input.netns } : { type: 'network' as const }]),
+        { type: 'cgroup' }, ...(input.userns ? [{ type: 'user' as const }] : [])],
+      ...(input.userns ? { uidMappings: input.userns.uidMappings, gidMappings: input.userns.gidMappings } : {}),
       cgroupsPath: `/berth/${input.id}`,
       resources,
       maskedPaths: opts.privileged ? [] : MASKED_PATHS,
       readonlyPaths: opts.privileged ? [] : READONLY_PATHS,
+      ...(seccomp ? { seccomp } : {}),
     },
   };
 }

@@ -192,7 +192,7 @@ function seedVolume(vol: VolumeRecord, rootfs: string, target: string): void {
   fs.chmodSync(vol.Mountpoint, st.mode & 0o7777);
 }
 
-function parseVolumeFlag(v: string): MountRequest {
+export function parseVolumeFlag(v: string): MountRequest {
   const parts = v.split(':');
   if (parts.length === 1) {
     if (!v.startsWith('/')) throw new BerthError('USAGE', `-v "${v}": the container path must be absolute`);
@@ -212,7 +212,7 @@ function parseVolumeFlag(v: string): MountRequest {
 }
 
 /** `--mount type=bind|volume|tmpfs,source=..,target=..[,readonly]...`, as Docker's. */
-function parseMountFlag(m: string): MountRequest {
+export function parseMountFlag(m: string): MountRequest {
   const flag = `--mount "${m}"`;
   const kv = new Map<string, string | undefined>();
   for (const field of m.split(',').filter(Boolean)) {

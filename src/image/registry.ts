@@ -2,6 +2,7 @@
 // blobs, bearer-token and basic auth, retries, platform selection in indexes. Used by
 // pull.ts in the berth process. Plain HTTP only for loopback hosts or tlsVerify: false.
 import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
 import { isIP } from 'node:net';
 import { Readable } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
@@ -84,6 +85,21 @@ export interface RegistryOptions {
   retryDelayMs?: number;
   log?: Logger;
   userAgent?: string;
+  /** A PEM file of CA certificates trusted besides Node's own; default: the file named by
+   * BERTH_EXTRA_CA_CERTS (see extraCaFile). */
+  extraCaFile?: string;
+}
+
+/**
+ * The user's extra CA certificates when Node did not load them itself. bin/berth keeps
+ * NODE_EXTRA_CA_CERTS only for the commands that always speak TLS (pull, login, ...):
+ * Node parses that file at start-up, ~80 ms here (HOST-NOTES.md). The others, such as
+ * `run`, which pulls only a missing image, get the name as BERTH_EXTRA_CA_CERTS, and the
+ * file is read here only when a registry is reached.
+ */
+export function extraCaFile(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  if (env.NODE_EXTRA_CA_CERTS) return undefined; // already in Node's default store
+  return env.BERTH_EXTRA_CA_CERTS || undefined;
 }
 
 interface Challenge {
@@ -182,6 +198,8 @@ export class RegistryClient {
   private readonly credentialsFor: (repository: string) => Credentials | undefined;
   private readonly endpoints = new Map<string, Promise<Endpoint>>();
   private readonly tokens = new Map<string, string>();
+  /** undici's Dispatcher with the extra CAs (fetch's `dispatcher`), made on first use. */
+  private dispatcher: unknown;
 
   constructor(private readonly opts: RegistryOptions = {}) {
     this.tlsVerify = opts.tlsVerify ?? true;
@@ -512,7 +530,7 @@ export class RegistryClient {
       const last = i + 1 >= attempts;
       let res: Response;
       try {
-        res = await fetch(url, { ...init, headers });
+        res = await fetch(url, { ...init, headers, ...this.tlsOptions() } as RequestInit);
       } catch (err) {
         const code = networkCode(err);
         this.opts.log?.debug('registry request failed', { url, code, attempt: i + 1 });
@@ -529,6 +547,33 @@ export class RegistryClient {
       }
       return res;
     }
+  }
+
+  /** fetch's options for TLS: a dispatcher trusting the extra CA file, if there is one.
+   * As NODE_EXTRA_CA_CERTS, the file adds to Node's CAs, and one that cannot be read
+   * is warned about and left out. */
+  private tlsOptions(): { dispatcher?: unknown } {
+    const file = this.opts.extraCaFile ?? extraCaFile();
+    if (!file) return {};
+    if (this.dispatcher === undefined) {
+      let pem: string | undefined;
+      try {
+        pem = fs.readFileSync(file, 'utf8');
+      } catch (err) {
+        this.opts.log?.warn(`extra CA certificates ${file} not read: ${(err as Error).message}`, { path: file });
+      }
+      // undici is Node's own fetch implementation; its Agent takes TLS options, which
+      // the built-in fetch has no other way to receive. Loaded only here: it is large.
+      // node:tls is required here too: loaded while bin/berth's start-up snapshot is built,
+      // it breaks the snapshot.
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      const { Agent } = require('undici') as typeof import('undici');
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      const { rootCertificates } = require('node:tls') as typeof import('node:tls');
+      this.dispatcher = pem ? new Agent({ connect: { ca: [...rootCertificates, pem] } }) : null;
+      this.opts.log?.debug('registry TLS trusts extra CA certificates', { path: file });
+    }
+    return this.dispatcher ? { dispatcher: this.dispatcher } : {};
   }
 
   private backoff(attempt: number): number {

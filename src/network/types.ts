@@ -23,6 +23,8 @@ export interface NetworkRequest {
   /** slirp4netns:allow_host_loopback=true,... and pasta:... options, as given. */
   options: Record<string, string>;
   ports: PortMapping[];
+  /** bridge: more networks to join (eth1, ...), added by `berth network connect`. */
+  extraNetworks?: string[];
 }
 
 /** A helper process a network holds (slirp4netns, pasta, a port proxy), ended by pid + start time. */
@@ -51,6 +53,26 @@ export interface NetworkAttachment {
   resolvConf: string[];
   /** Extra /etc/hosts lines (peers on a user-defined network). */
   hosts: string[];
+  /** Scratch files the network made (API sockets, pid files, logs), removed at teardown. */
+  files?: string[];
+  /** container:<ref>: the id of the container whose namespace this one joined. */
+  sharedWith?: string;
+  /** bridge: the container it belongs to (its leases and port rules carry this id). */
+  containerId?: string;
+  /** bridge: one per network joined (eth0 first; the top-level fields repeat eth0's). */
+  endpoints?: BridgeEndpoint[];
+}
+
+/** bridge: the container's interface on one berth network. */
+export interface BridgeEndpoint {
+  network: string;
+  /** eth0, eth1, ... inside the container; the veth end on the network's bridge. */
+  device: string;
+  hostDevice: string;
+  /** CIDR, e.g. 10.213.0.2/24. */
+  address: string;
+  gateway: string;
+  mac: string;
 }
 
 export interface SetupContext {
@@ -62,6 +84,14 @@ export interface SetupContext {
   dir: string;
   netnsPath: string;
   request: NetworkRequest;
+  /**
+   * True when the berth process that sets up stays for the container's whole life (a
+   * foreground run): helpers may then be tied to it (slirp4netns --exit-fd), so that a
+   * killed berth takes them along. Detached containers outlive berth: false.
+   */
+  foreground?: boolean;
+  /** Called as soon as a helper process exists, so the engine records it before setup ends. */
+  onHelper?: (h: HelperProcess) => void;
 }
 
 export interface NetworkDriver {

@@ -23,7 +23,6 @@ const LD_W_ABS = 0x20;
 const JEQ_K = 0x15;
 const JGT_K = 0x25;
 const JGE_K = 0x35;
-const JSET_K = 0x45;
 const RET_K = 0x06;
 const ALU_AND_K = 0x54;
 
@@ -52,10 +51,24 @@ function action(name: string, errnoRet: number | undefined, defaultErrno: number
   }
 }
 
+// Syscalls newer than the kernel headers build-syscalls.js reads (Debian 12's are 6.1).
+// Numbers from 424 on are the same on every architecture (include/uapi/asm-generic/unistd.h),
+// so a profile that names them reaches them on a newer kernel, as libseccomp's newer tables do.
+const NEWER_SYSCALLS: Record<string, number> = {
+  cachestat: 451, fchmodat2: 452, map_shadow_stack: 453, futex_wake: 454, futex_wait: 455, futex_requeue: 456,
+  statmount: 457, listmount: 458, lsm_get_self_attr: 459, lsm_set_self_attr: 460, lsm_list_modules: 461, mseal: 462,
+  setxattrat: 463, getxattrat: 464, listxattrat: 465, removexattrat: 466, open_tree_attr: 467, file_getattr: 468,
+  file_setattr: 469,
+};
+
 let syscallCache: { arch: string; syscalls: Record<string, number> } | undefined;
 
-function syscallTable(): { arch: string; syscalls: Record<string, number> } {
-  syscallCache ??= JSON.parse(fs.readFileSync(distPath('runtime', 'syscalls.json'), 'utf8'));
+/** This machine's architecture and its syscall numbers by name. */
+export function syscallTable(): { arch: string; syscalls: Record<string, number> } {
+  if (!syscallCache) {
+    const t = JSON.parse(fs.readFileSync(distPath('runtime', 'syscalls.json'), 'utf8'));
+    syscallCache = { arch: t.arch, syscalls: { ...NEWER_SYSCALLS, ...t.syscalls } };
+  }
   return syscallCache!;
 }
 
@@ -106,36 +119,80 @@ function compare(index: number, op: string, value: bigint, valueTwo: bigint, fai
   return out;
 }
 
-/** Resolves label jumps into the 8-bit relative offsets of classic BPF. */
-function assemble(prog: Insn[]): Buffer {
+const JA = 0x05;
+const MAX_JUMP = 255;
+
+/**
+ * Resolves BLOCK's label jumps into the 8-bit relative offsets of classic BPF. Every label
+ * a block jumps to is inside it, so blocks can then be placed anywhere.
+ */
+function resolveLabels(block: Insn[]): Insn[] {
   const at = new Map<string, number>();
-  prog.forEach((insn, i) => insn.label && at.set(insn.label, i));
-  const buf = Buffer.alloc(prog.length * 8);
-  prog.forEach((insn, i) => {
+  block.forEach((insn, i) => insn.label && at.set(insn.label, i));
+  return block.map((insn, i) => {
     const rel = (j: string | number | undefined): number => {
       if (j === undefined || typeof j === 'number') return j ?? 0;
       const d = at.get(j)! - (i + 1);
-      if (d < 0 || d > 255) {
+      if (d < 0 || d > MAX_JUMP) {
         throw new BerthError('SECCOMP_TOO_LARGE', 'the seccomp profile compiles to a jump longer than BPF allows', {
           hint: 'split rules with many argument conditions',
         });
       }
       return d;
     };
-    buf.writeUInt16LE(insn.code, i * 8);
-    buf.writeUInt8(rel(insn.jt), i * 8 + 2);
-    buf.writeUInt8(rel(insn.jf), i * 8 + 3);
-    buf.writeUInt32LE(insn.k >>> 0, i * 8 + 4);
+    return { code: insn.code, k: insn.k, jt: rel(insn.jt), jf: rel(insn.jf) };
   });
+}
+
+/** A conditional jump (true: skip SKIP instructions), with an extra JA when SKIP is too far. */
+function jumpIfTrue(code: number, k: number, skip: number): Insn[] {
+  if (skip <= MAX_JUMP) return [{ code, k, jt: skip, jf: 0 }];
+  return [{ code, k, jt: 0, jf: 1 }, { code: JA, k: skip }];
+}
+
+/**
+ * A binary search over the syscall numbers in NRS (sorted) with the accumulator holding
+ * the number: JGE splits down to a few JEQs, each followed by that syscall's block. A
+ * syscall in no block falls to DEFAULTRET. About log2(n) + 4 comparisons for any syscall,
+ * where a list costs one per rule before it.
+ */
+function searchTree(nrs: number[], blocks: Map<number, Insn[]>, defaultRet: number): Insn[] {
+  if (nrs.length <= 4) {
+    const out: Insn[] = [];
+    for (const nr of nrs) {
+      const block = blocks.get(nr)!;
+      // Not this syscall: skip its block.
+      if (block.length <= MAX_JUMP) out.push({ code: JEQ_K, k: nr, jt: 0, jf: block.length });
+      else out.push({ code: JEQ_K, k: nr, jt: 1, jf: 0 }, { code: JA, k: block.length });
+      out.push(...block);
+    }
+    out.push({ code: RET_K, k: defaultRet });
+    return out;
+  }
+  const mid = nrs.length >> 1;
+  const left = searchTree(nrs.slice(0, mid), blocks, defaultRet);
+  const right = searchTree(nrs.slice(mid), blocks, defaultRet);
+  return [...jumpIfTrue(JGE_K, nrs[mid], left.length), ...left, ...right];
+}
+
+function encode(prog: Insn[]): Buffer {
   if (prog.length > 4096) {
     throw new BerthError('SECCOMP_TOO_LARGE', `the seccomp profile compiles to ${prog.length} instructions; the kernel takes 4096`);
   }
+  const buf = Buffer.alloc(prog.length * 8);
+  prog.forEach((insn, i) => {
+    buf.writeUInt16LE(insn.code, i * 8);
+    buf.writeUInt8(Number(insn.jt ?? 0), i * 8 + 2);
+    buf.writeUInt8(Number(insn.jf ?? 0), i * 8 + 3);
+    buf.writeUInt32LE(insn.k >>> 0, i * 8 + 4);
+  });
   return buf;
 }
 
 /**
- * Compiles SC to a struct sock_filter array.
- * @throws BerthError CONFIG_UNSUPPORTED, SECCOMP_TOO_LARGE
+ * Compiles SC to a struct sock_filter array. Rules keep their order per syscall: the first
+ * whose argument conditions hold decides; none holding means the default action.
+ * @throws BerthError CONFIG_UNSUPPORTED, CONFIG_SCHEMA, SECCOMP_TOO_LARGE
  */
 export function compileSeccomp(sc: Seccomp): Buffer {
   const { arch, syscalls } = syscallTable();
@@ -156,28 +213,42 @@ export function compileSeccomp(sc: Seccomp): Buffer {
   const defaultRet = action(sc.defaultAction, sc.defaultErrnoRet, undefined, 'linux.seccomp.defaultAction');
   let n = 0;
   const uniq = () => `L${n++}`;
+
+  // Each syscall's rules, in profile order, as one block ending in the default action.
+  const rules = new Map<number, Insn[]>();
+  const decided = new Set<number>();
+  (sc.syscalls ?? []).forEach((rule, ri) => {
+    const ret = action(rule.action, rule.errnoRet, sc.defaultErrnoRet, `linux.seccomp.syscalls[${ri}].action`);
+    for (const a of rule.args ?? []) {
+      if (a.index < 0 || a.index > 5) {
+        throw new BerthError('CONFIG_SCHEMA', `seccomp argument index ${a.index} is out of range 0-5`);
+      }
+    }
+    for (const name of rule.names) {
+      const nr = syscalls[name];
+      if (nr === undefined) continue; // not on this architecture, as libseccomp skips it
+      if (decided.has(nr)) continue; // an earlier rule without conditions always wins
+      if (!rule.args?.length) decided.add(nr);
+      const block = rules.get(nr) ?? [];
+      rules.set(nr, block);
+      const next = uniq();
+      for (const a of rule.args ?? []) block.push(...compare(a.index, a.op, BigInt(a.value), BigInt(a.valueTwo ?? 0), next, uniq));
+      block.push({ code: RET_K, k: ret }, { code: JEQ_K, k: 0, jt: 0, jf: 0, label: next });
+    }
+  });
+  const blocks = new Map<number, Insn[]>();
+  for (const [nr, block] of rules) blocks.set(nr, resolveLabels([...block, { code: RET_K, k: defaultRet }]));
+
   const prog: Insn[] = [
     { code: LD_W_ABS, k: 4 }, { code: JEQ_K, k: auditArch, jt: 1, jf: 0 }, { code: RET_K, k: RET.KILL_PROCESS },
     { code: LD_W_ABS, k: 0 },
   ];
-  if (arch === 'x86_64') prog.push({ code: JSET_K, k: X32_SYSCALL_BIT, jt: 0, jf: 1 }, { code: RET_K, k: RET.KILL_PROCESS });
-
-  (sc.syscalls ?? []).forEach((rule, ri) => {
-    const ret = action(rule.action, rule.errnoRet, sc.defaultErrnoRet, `linux.seccomp.syscalls[${ri}].action`);
-    for (const name of rule.names) {
-      const nr = syscalls[name];
-      if (nr === undefined) continue; // not on this architecture, as libseccomp skips it
-      const next = uniq();
-      prog.push({ code: LD_W_ABS, k: 0 }, { code: JEQ_K, k: nr, jt: 0, jf: next });
-      for (const a of rule.args ?? []) {
-        if (a.index < 0 || a.index > 5) {
-          throw new BerthError('CONFIG_SCHEMA', `seccomp argument index ${a.index} is out of range 0-5`);
-        }
-        prog.push(...compare(a.index, a.op, BigInt(a.value), BigInt(a.valueTwo ?? 0), next, uniq));
-      }
-      prog.push({ code: RET_K, k: ret }, { code: JEQ_K, k: 0, jt: 0, jf: 0, label: next });
-    }
-  });
-  prog.push({ code: RET_K, k: defaultRet });
-  return assemble(prog);
+  // x32 numbers (bit 30) are another ABI: killed, as libseccomp's bad-arch action. -1 is
+  // what a tracer leaves when it skips a syscall: the rules (the default) decide, as there.
+  if (arch === 'x86_64') {
+    prog.push({ code: JGE_K, k: X32_SYSCALL_BIT, jt: 0, jf: 2 }, { code: JEQ_K, k: 0xffffffff, jt: 1, jf: 0 },
+      { code: RET_K, k: RET.KILL_PROCESS });
+  }
+  prog.push(...searchTree([...blocks.keys()].sort((a, b) => a - b), blocks, defaultRet));
+  return encode(prog);
 }

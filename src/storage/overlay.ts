@@ -18,6 +18,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { BerthError, isErrno, wrapSystemError } from '../common/errors';
 import { native } from '../common/native';
+import { IdMaps, idmapLayers } from './idmap';
 
 /** overlayfs' own limit (OVL_MAX_STACK in fs/overlayfs/params.h). */
 export const MAX_LOWER_LAYERS = 500;
@@ -31,10 +32,13 @@ const PAGE_SIZE = 4096;
  *
  * Options: index=off, so an upper dir is not tied to the lower dirs' inode numbers (the
  * kernel default may be on; Docker sets it off too).
+ * With IDMAP (a container in a user namespace, --userns) each lower dir is id-mapped with
+ * those maps first (storage/idmap.ts); UPPER is not, so writes keep their host ids.
  * @param lowerDiffDirs absolute paths, e.g. LayerStore.path(chainID), top first
- * @throws BerthError STORAGE_MOUNT (context: path = TARGET, errno), STORAGE_TOO_MANY_LAYERS
+ * @throws BerthError STORAGE_MOUNT (context: path = TARGET, errno), STORAGE_TOO_MANY_LAYERS,
+ *   STORAGE_IDMAP, STORAGE_IDMAP_UNSUPPORTED
  */
-export function mountOverlay(lowerDiffDirs: string[], upper: string, work: string, target: string): void {
+export function mountOverlay(lowerDiffDirs: string[], upper: string, work: string, target: string, idmap?: IdMaps): void {
   if (lowerDiffDirs.length > MAX_LOWER_LAYERS) {
     throw new BerthError('STORAGE_TOO_MANY_LAYERS',
       `mount overlay on "${target}": ${lowerDiffDirs.length} layers, overlayfs stacks at most ${MAX_LOWER_LAYERS}`);
@@ -54,10 +58,14 @@ export function mountOverlay(lowerDiffDirs: string[], upper: string, work: strin
   } catch (err) {
     throw wrapSystemError('STORAGE_MOUNT', `mount overlay on "${target}"`, err);
   }
+  let mapped: ReturnType<typeof idmapLayers> | undefined;
   try {
+    // The links then point at the id-mapped clones, /proc/self/fd/N: the mount runs on a
+    // thread of this process, which shares our fds.
+    if (idmap) mapped = idmapLayers(lowerDiffDirs, idmap);
     const names = lowerDiffDirs.map((dir, i) => {
       const name = i.toString(36);
-      fs.symlinkSync(path.resolve(dir), path.join(links, name));
+      fs.symlinkSync(mapped ? mapped.paths[i] : path.resolve(dir), path.join(links, name));
       return name;
     });
     if (names.length === 0) {
@@ -80,9 +88,17 @@ export function mountOverlay(lowerDiffDirs: string[], upper: string, work: strin
     }
   } catch (err) {
     if (err instanceof BerthError) throw err;
+    if (mapped && isErrno(err, 'EINVAL')) {
+      // Kernels before overlayfs accepted detached mounts as layers say EINVAL here.
+      throw new BerthError('STORAGE_IDMAP_UNSUPPORTED', `mount overlay on "${target}": overlayfs refused the id-mapped `
+        + 'layers (EINVAL)', { cause: err, context: { path: target, syscall: 'mount' },
+        hint: 'this kernel\'s overlayfs does not take detached id-mapped lower dirs (see `dmesg`; `berth info` checks); '
+          + 'run without --userns, or on a newer kernel' });
+    }
     throw wrapSystemError('STORAGE_MOUNT', `mount overlay on "${target}"`, err,
       isErrno(err, 'EINVAL') ? 'see `dmesg` for overlayfs\' reason (work dir on another filesystem, ...)' : undefined);
   } finally {
+    mapped?.close();
     fs.rmSync(links, { recursive: true, force: true });
   }
 }

@@ -10,6 +10,8 @@ import { engineInfo, pruneContainers, renameContainer, setContainerPaused, topCo
 import { execInContainer } from '../../engine/exec';
 import { humanSize, print } from '../output';
 import type { CliContext } from './index';
+import { networkModes } from '../../network';
+import { usernsInfo } from '../../engine/userns';
 
 const collect = (v: string, acc: string[]) => [...acc, v];
 
@@ -118,7 +120,7 @@ export function register(program: Command, ctx: CliContext): void {
   program.command('info').description('show what this berth is and holds')
     .option('--format <format>', 'json for JSON')
     .action(async (o: { format?: string }) => {
-      const i = await engineInfo(ctx.stores(), ctx.logger());
+      const i = { ...(await engineInfo(ctx.stores(), ctx.logger())), network: networkModes(), userns: usernsInfo(root()) };
       if (o.format === 'json') return print(JSON.stringify(i, null, 2) + '\n');
       print([
         `Server Version: ${i.version}`,
@@ -139,6 +141,14 @@ export function register(program: Command, ctx: CliContext): void {
         `Architecture: ${i.architecture}`,
         `CPUs: ${i.cpus}`,
         `Total Memory: ${humanSize(i.memTotal)}`,
+        // network/index.ts: which --network modes work here, and why one does not.
+        'Network:',
+        ...i.network.map((n) => ` ${n.mode}: ${n.mode === 'default' ? '' : n.available ? 'yes, ' : 'no, '}${n.detail}`),
+        // engine/userns.ts: --userns needs id-mapped layers and subordinate ids for "containers".
+        'User Namespaces (--userns):',
+        ` Id-mapped Mounts: ${i.userns.detail}`,
+        ` Subordinate UIDs: ${i.userns.subuid}`,
+        ` Subordinate GIDs: ${i.userns.subgid}`,
       ].join('\n') + '\n');
     });
 }

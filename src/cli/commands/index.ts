@@ -3,7 +3,10 @@
 import type { Command } from 'commander';
 import type { Logger } from '../../common/log';
 import type { Stores } from '../../image/stores';
+import { register as attach } from './attach';
 import { register as containersOps } from './containers-ops';
+import { register as networkPorts } from './network-ports';
+import { register as networks } from './networks';
 import { register as volumes } from './volumes';
 
 export interface CliContext {
@@ -19,6 +22,9 @@ type Register = (program: Command, ctx: CliContext) => void;
 // Add a line here for each new file.
 const AREAS: Register[] = [
   containersOps,
+  networkPorts,
+  networks,
+  attach,
   volumes,
 ];
 

@@ -1,0 +1,53 @@
+// Unit tests for network/ports.ts (-p/-P parsing) and network/index.ts's --network parsing.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { parseNetworkRequest } from './index';
+import { formatPort, overlaps, parsePorts, parsePublish } from './ports';
+
+describe('parsePublish', () => {
+  const ok: [string, string[]][] = [
+    ['80', ['0.0.0.0:0->80/tcp']],
+    ['8080:80', ['0.0.0.0:8080->80/tcp']],
+    ['127.0.0.1:8080:80', ['127.0.0.1:8080->80/tcp']],
+    ['127.0.0.1::80/udp', ['127.0.0.1:0->80/udp']],
+    ['[::1]:8080:80', ['::1:8080->80/tcp']],
+    ['8080-8081:80-81/TCP', ['0.0.0.0:8080->80/tcp', '0.0.0.0:8081->81/tcp']],
+    ['0:80', ['0.0.0.0:0->80/tcp']],
+  ];
+  for (const [spec, want] of ok) {
+    it(`parses ${spec}`, () => {
+      assert.deepEqual(parsePublish(spec).map((m) => `${m.hostIp}:${m.hostPort}->${m.containerPort}/${m.protocol}`), want);
+    });
+  }
+  for (const spec of ['99999:80', 'abc', '0', '80/sctp', 'host:80:80', '8080-8082:80-81', '80:', '1.2.3.4:80', '[::1]:80', '65536']) {
+    it(`refuses ${spec}`, () => assert.throws(() => parsePublish(spec), { code: 'NETWORK_PORT_INVALID' }));
+  }
+});
+
+describe('parsePorts', () => {
+  it('adds exposed ports for -P, not twice, and refuses one host port claimed twice', () => {
+    const p = parsePorts(['127.0.0.1:8080:80'], true, { '80/tcp': {}, '53/udp': {}, 'junk': {} });
+    assert.deepEqual(p.map(formatPort), ['80/tcp -> 127.0.0.1:8080', '53/udp -> 0.0.0.0:0']);
+    assert.throws(() => parsePorts(['8080:80', '127.0.0.1:8080:81'], false), { code: 'NETWORK_PORT_INVALID' });
+    assert.doesNotThrow(() => parsePorts(['8080:80', '8080:80/udp'], false));
+  });
+  it('overlaps: wildcards collide with any address, free ports never', () => {
+    const m = (hostIp: string, hostPort: number) => ({ hostIp, hostPort, containerPort: 1, protocol: 'tcp' as const });
+    assert.ok(overlaps(m('0.0.0.0', 80), m('127.0.0.1', 80)));
+    assert.ok(!overlaps(m('127.0.0.2', 80), m('127.0.0.1', 80)));
+    assert.ok(!overlaps(m('0.0.0.0', 0), m('0.0.0.0', 0)));
+  });
+});
+
+describe('parseNetworkRequest', () => {
+  it('reads modes and options', () => {
+    assert.deepEqual(parseNetworkRequest('slirp4netns:allow_host_loopback=true,mtu=1500', [], false),
+      { mode: 'slirp4netns', options: { allow_host_loopback: 'true', mtu: '1500' }, ports: [] });
+    assert.equal(parseNetworkRequest('container:web', [], false).container, 'web');
+    assert.deepEqual(parseNetworkRequest('mynet', [], false), { mode: 'bridge', network: 'mynet', options: {}, ports: [] });
+    assert.equal(parseNetworkRequest('none', [], false).mode, 'none');
+  });
+  it('refuses unknown modes and options where none are taken', () => {
+    for (const v of ['bogus:x', 'host:a=b', 'container:', '-x']) assert.throws(() => parseNetworkRequest(v, [], false), /NETWORK|network/);
+  });
+});
