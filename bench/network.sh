@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # What each network mode costs: TCP throughput container -> host (iperf3, ~3 s per mode)
 # and the start-up time a mode adds to `berth run --rm busybox true` over --network none,
-# side by side with podman for the modes it has (slirp4netns; none as the baseline).
+# side by side with podman for the modes it has (slirp4netns, bridge (CNI); none as the baseline).
 #
 # Usage (as root, from any directory):  bench/network.sh
 # Environment: RUNS (default 15), WARMUP (default 3), SECONDS_PER_TEST (default 3).
@@ -29,10 +29,15 @@ PODMAN=(podman --root "$TMP/p/storage" --runroot "$TMP/p/run" --tmpdir "$TMP/p/t
   --cgroup-manager=cgroupfs --runtime runc)
 PODMAN_FLAGS="--ulimit nofile=20000:20000 --ulimit nproc=32768:32768"
 IPERF_PID=
+PODMAN_NETS=
+BR_NET=
 cleanup() {
   [ -n "$IPERF_PID" ] && kill "$IPERF_PID" 2>/dev/null || true
   for c in $($BERTH ps -aq 2>/dev/null); do $BERTH rm -f "$c" >/dev/null 2>&1 || true; done
+  $BERTH network prune -f >/dev/null 2>&1 || true
+  $BERTH network rm bridge >/dev/null 2>&1 || true
   "${PODMAN[@]}" rm -af >/dev/null 2>&1 || true
+  [ -n "$PODMAN_NETS" ] && "${PODMAN[@]}" network rm -f "$PODMAN_NETS" >/dev/null 2>&1 || true
   "${PODMAN[@]}" rmi -af >/dev/null 2>&1 || true
   for m in $(awk -v t="$TMP" 'index($2, t) == 1 { print $2 }' /proc/self/mounts | sort -r); do umount -l "$m" || true; done
   rm -rf "$TMP"
@@ -87,11 +92,26 @@ if [ "$HAVE_PASTA" = 1 ] && [ -n "$GW" ]; then
 else
   echo "pasta: missing (no pasta binary or no default route)"
 fi
-if $BERTH network --help >/dev/null 2>&1; then
-  echo "bridge: berth network exists, but this script does not measure it yet (the iperf3 server would have to listen on the bridge, not on 127.0.0.1)"
-else
-  echo "bridge: missing (berth network create is not built yet)"
-fi
+# Bridges: each side gets a network of its own, and an iperf3 server listens on that
+# bridge's gateway address (a host address the bench made, so traffic stays on this host).
+BR_NET=benchnet$$
+$BERTH network create "$BR_NET" >/dev/null
+BR_GW=$($BERTH network inspect "$BR_NET" | node -e 'const n=JSON.parse(require("fs").readFileSync(0,"utf8"));const x=Array.isArray(n)?n[0]:n;console.log(x.IPAM?.Config?.[0]?.Gateway??x.Gateway??x.gateway)')
+POD_NET=berthbench$$
+"${PODMAN[@]}" network create --subnet 10.214.250.0/24 "$POD_NET" >/dev/null
+PODMAN_NETS=$POD_NET
+# bridges need an address on the host before iperf3 can bind it: run one container on each first
+$BERTH run --rm --network "$BR_NET" busybox true
+"${PODMAN[@]}" run --rm $PODMAN_FLAGS --network "$POD_NET" localhost/busybox:bench true
+iperf3 -s -B "$BR_GW" -p "$PORT" >/dev/null 2>&1 &
+IPERF_BR_PID=$!
+iperf3 -s -B 10.214.250.1 -p "$PORT" >/dev/null 2>&1 &
+IPERF_PBR_PID=$!
+sleep 0.5
+B_B=$(measure berth-bridge $BERTH run --rm --network "$BR_NET" localhost/iperf:bench iperf3 -c "$BR_GW" $IPERF_ARGS)
+B_P=$(measure podman-bridge "${PODMAN[@]}" run --rm $PODMAN_FLAGS --network "$POD_NET" localhost/iperf:bench iperf3 -c 10.214.250.1 $IPERF_ARGS)
+kill "$IPERF_BR_PID" "$IPERF_PBR_PID" 2>/dev/null || true
+printf '%-24s %8s Gb %8s Gb\n' bridge "$B_B" "$B_P"
 H_B=$(measure berth-host $BERTH run --rm --network host localhost/iperf:bench iperf3 -c 127.0.0.1 $IPERF_ARGS)
 printf '%-24s %8s Gb %10s\n' 'host (reference)' "$H_B" ''
 
@@ -100,6 +120,8 @@ echo "start-up: berth run --rm busybox true per mode, podman run --rm likewise (
 CMDS=(-n 'berth none' "$BERTH run --rm --network none busybox true"
   -n 'berth slirp4netns' "$BERTH run --rm --network slirp4netns busybox true")
 [ "$HAVE_PASTA" = 1 ] && CMDS+=(-n 'berth pasta' "$BERTH run --rm --network pasta busybox true")
+CMDS+=(-n 'berth bridge' "$BERTH run --rm --network $BR_NET busybox true"
+  -n 'podman bridge' "${PODMAN[*]} run --rm $PODMAN_FLAGS --network $POD_NET localhost/busybox:bench true")
 CMDS+=(-n 'podman none' "${PODMAN[*]} run --rm $PODMAN_FLAGS --network none localhost/busybox:bench true"
   -n 'podman slirp4netns' "${PODMAN[*]} run --rm $PODMAN_FLAGS --network slirp4netns localhost/busybox:bench true")
 hyperfine --shell=bash --warmup "$WARMUP" --runs "$RUNS" --export-json "$TMP/hf.json" "${CMDS[@]}" >/dev/null
@@ -110,7 +132,7 @@ node -e '
   for (const x of r) console.log(`${x.command.padEnd(20)} ${ms(x).padStart(7)} ms ± ${(x.stddev * 1000).toFixed(1)}`);
   const extra = (who, mode) => m[`${who} ${mode}`] && (m[`${who} ${mode}`].mean - m[`${who} none`].mean) * 1000;
   console.log("\nextra start-up over --network none:");
-  for (const mode of ["slirp4netns", "pasta"]) {
+  for (const mode of ["slirp4netns", "pasta", "bridge"]) {
     const b = extra("berth", mode), p = extra("podman", mode);
     if (b === undefined) continue;
     console.log(`  ${mode.padEnd(12)} berth +${b.toFixed(1)} ms` + (p !== undefined ? `, podman +${p.toFixed(1)} ms, podman/berth ${(p / b).toFixed(2)}x` : ", podman: no such mode"));

@@ -49,18 +49,23 @@ CRUN="crun --root $TMP/crun-root run --bundle $TMP/bundle c\$RANDOM\$RANDOM"
 if [ ! -f /sys/fs/cgroup/cgroup.controllers ] && awk '$2 == "/sys/fs/cgroup/unified" { f = 1 } END { exit !f }' /proc/self/mounts; then
   CRUN="unshare -m --propagation private sh -c 'umount /sys/fs/cgroup/unified; exec \"\$@\"' sh $CRUN"
 fi
-# podman: the flags these machines need (HOST-NOTES.md); network none as berth has no network yet.
-PODMAN_RUN="${PODMAN[*]} run --rm --network none --ulimit nofile=20000:20000 --ulimit nproc=32768:32768 localhost/busybox:bench true"
+# podman: the flags these machines need (HOST-NOTES.md). Both are timed with no network
+# (the runtimes' own start-up) and with slirp4netns, berth's default network.
+PODMAN_RUN="${PODMAN[*]} run --rm --ulimit nofile=20000:20000 --ulimit nproc=32768:32768"
 
 hyperfine --shell=bash --warmup "$WARMUP" --runs "$RUNS" --export-json "$TMP/hf.json" \
-  -n 'berth run --rm' "$REPO/bin/berth --root $ROOT run --rm busybox true" \
-  -n 'podman run --rm' "$PODMAN_RUN" \
+  -n 'berth none' "$REPO/bin/berth --root $ROOT run --rm --network none busybox true" \
+  -n 'podman none' "$PODMAN_RUN --network none localhost/busybox:bench true" \
+  -n 'berth slirp4netns' "$REPO/bin/berth --root $ROOT run --rm --network slirp4netns busybox true" \
+  -n 'podman slirp4netns' "$PODMAN_RUN --network slirp4netns localhost/busybox:bench true" \
   -n 'crun run' "$CRUN"
 
 node -e '
   const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")).results;
   const m = Object.fromEntries(r.map((x) => [x.command, x.mean * 1000]));
   console.log("\nmeans: " + r.map((x) => `${x.command} ${(x.mean * 1000).toFixed(1)} ms`).join(", "));
-  console.log(`podman / berth: ${(m["podman run --rm"] / m["berth run --rm"]).toFixed(2)}x (target: at least 3x)`);
-  console.log(`berth / crun:   ${(m["berth run --rm"] / m["crun run"]).toFixed(2)}x`);
+  for (const net of ["none", "slirp4netns"]) {
+    console.log(`podman / berth (${net}): ${(m[`podman ${net}`] / m[`berth ${net}`]).toFixed(2)}x (target: at least 3x)`);
+  }
+  console.log(`berth / crun (none):   ${(m["berth none"] / m["crun run"]).toFixed(2)}x`);
 ' "$TMP/hf.json"

@@ -195,6 +195,18 @@ function encode(prog: Insn[]): Buffer {
  * @throws BerthError CONFIG_UNSUPPORTED, CONFIG_SCHEMA, SECCOMP_TOO_LARGE
  */
 export function compileSeccomp(sc: Seccomp): Buffer {
+  // The last profile compiled, by its JSON: bin/berth's start-up snapshot compiles the
+  // default profile at build time, so most runs find it here (compiling it costs 5-20 ms).
+  const key = JSON.stringify(sc);
+  if (lastCompiled?.key === key) return Buffer.from(lastCompiled.bpf);
+  const bpf = compileUncached(sc);
+  lastCompiled = { key, bpf: Buffer.from(bpf) };
+  return bpf;
+}
+
+let lastCompiled: { key: string; bpf: Buffer } | undefined;
+
+function compileUncached(sc: Seccomp): Buffer {
   const { arch, syscalls } = syscallTable();
   const [auditArch, archNames] = AUDIT_ARCH[arch] ?? [0, []];
   if (!auditArch) throw new BerthError('CONFIG_UNSUPPORTED', `seccomp is not supported on ${arch}`);
