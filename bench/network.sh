@@ -21,35 +21,21 @@ for t in hyperfine iperf3 podman slirp4netns tar; do command -v "$t" >/dev/null 
 [ -f "$REPO/build/busybox-rootfs.tar" ] || die "build/busybox-rootfs.tar missing; run $REPO/setup.sh"
 HAVE_PASTA=$(command -v pasta >/dev/null && echo 1 || echo 0)
 
-TMP=$(mktemp -d /tmp/berth-bench-net.XXXXXX)
-ROOT=$TMP/berth-root
+. "$REPO/bench/podman-env.sh"
+bench_prepare net
 BERTH="$REPO/bin/berth --root $ROOT"
-HAD_LIBPOD=$(ls -d /sys/fs/cgroup/*/libpod_parent 2>/dev/null | head -1 || true)
-PODMAN=(podman --root "$TMP/p/storage" --runroot "$TMP/p/run" --tmpdir "$TMP/p/tmp" --events-backend=file
-  --cgroup-manager=cgroupfs --runtime runc)
 PODMAN_FLAGS="--ulimit nofile=20000:20000 --ulimit nproc=32768:32768"
 IPERF_PID=
 PODMAN_NETS=
 BR_NET=
-cleanup() {
-  [ -n "$IPERF_PID" ] && kill "$IPERF_PID" 2>/dev/null || true
+bench_extra_cleanup() {
+  for p in $IPERF_PID ${IPERF_BR_PID:-} ${IPERF_PBR_PID:-}; do kill "$p" 2>/dev/null || true; done
   for c in $($BERTH ps -aq 2>/dev/null); do $BERTH rm -f "$c" >/dev/null 2>&1 || true; done
   $BERTH network prune -f >/dev/null 2>&1 || true
   $BERTH network rm bridge >/dev/null 2>&1 || true
   "${PODMAN[@]}" rm -af >/dev/null 2>&1 || true
   [ -n "$PODMAN_NETS" ] && "${PODMAN[@]}" network rm -f "$PODMAN_NETS" >/dev/null 2>&1 || true
-  "${PODMAN[@]}" rmi -af >/dev/null 2>&1 || true
-  for m in $(awk -v t="$TMP" 'index($2, t) == 1 { print $2 }' /proc/self/mounts | sort -r); do umount -l "$m" || true; done
-  rm -rf "$TMP"
-  if [ -z "$HAD_LIBPOD" ]; then
-    for h in /sys/fs/cgroup/*/libpod_parent; do
-      [ -d "$h" ] || continue
-      for c in "$h"/*/; do [ -d "$c" ] && rmdir "$c" 2>/dev/null; done
-      rmdir "$h" 2>/dev/null || true
-    done
-  fi
 }
-trap cleanup EXIT INT TERM
 
 echo "preparing (in $TMP): the busybox image, and an image with the host's iperf3 and its libraries"
 bash "$REPO/scripts/make-busybox-image.sh" "$ROOT" >/dev/null

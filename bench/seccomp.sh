@@ -16,25 +16,8 @@ die() { echo "seccomp.sh: $*" >&2; exit 1; }
 [ "$(id -u)" -eq 0 ] || die "must run as root"
 for t in gcc podman; do command -v "$t" >/dev/null || die "'$t' not found; run $REPO/setup.sh"; done
 
-TMP=$(mktemp -d /tmp/berth-bench-seccomp.XXXXXX)
-HAD_LIBPOD=$(ls -d /sys/fs/cgroup/*/libpod_parent 2>/dev/null | head -1 || true)
-ROOT=$TMP/berth-root
-PODMAN=(podman --root "$TMP/p/storage" --runroot "$TMP/p/run" --tmpdir "$TMP/p/tmp" --events-backend=file
-  --cgroup-manager=cgroupfs --runtime runc)
-cleanup() {
-  "${PODMAN[@]}" rm -af >/dev/null 2>&1 || true
-  "${PODMAN[@]}" rmi -af >/dev/null 2>&1 || true
-  for m in $(awk -v t="$TMP" 'index($2, t) == 1 { print $2 }' /proc/self/mounts | sort -r); do umount -l "$m" || true; done
-  rm -rf "$TMP"
-  if [ -z "$HAD_LIBPOD" ]; then
-    for h in /sys/fs/cgroup/*/libpod_parent; do
-      [ -d "$h" ] || continue
-      for c in "$h"/*/; do [ -d "$c" ] && rmdir "$c" 2>/dev/null; done
-      rmdir "$h" 2>/dev/null || true
-    done
-  fi
-}
-trap cleanup EXIT INT TERM
+. "$REPO/bench/podman-env.sh"
+bench_prepare seccomp
 
 mkdir -p "$TMP/bin"
 cat > "$TMP/loop.c" <<'EOF'
