@@ -16,11 +16,16 @@ for (const name of ['berth-runtime', 'berth']) {
     // The Node addon (.node) is loaded at run time by path, never bundled.
     bundle: true, platform: 'node', target: 'node20', format: 'iife', outfile: bundle, logLevel: 'warning',
   });
-  execFileSync(process.execPath, ['--snapshot-blob', path.join(dist, `${name}.blob`), '--build-snapshot', bundle], {
+  // Written beside and renamed into place: a berth starting while this runs must find the
+  // old blob or the new one, never half of one (node aborts on a short blob).
+  const blob = path.join(dist, `${name}.blob`);
+  const tmpBlob = `${blob}.${process.pid}.tmp`;
+  execFileSync(process.execPath, ['--snapshot-blob', tmpBlob, '--build-snapshot', bundle], {
     // Node warns that child_process (required by commander) is not verified in snapshots;
     // berth requires it again at run time, and the test suite runs through the snapshots.
     stdio: ['ignore', 'inherit', 'ignore'],
     env: { ...process.env, NODE_EXTRA_CA_CERTS: '' },
   });
+  require('node:fs').renameSync(tmpBlob, blob);
   console.log(`build-snapshot: wrote dist/${name}.blob`);
 }

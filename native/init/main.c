@@ -104,9 +104,17 @@ write_id_maps (pid_t pid)
       for (int i = 0; i < plan.nrecords; i++)
         {
           struct berth_record *r = &plan.records[i];
-          if (strcmp (r->tag, tag) == 0 && r->nfields >= 3)
-            len += (size_t) snprintf (buf + len, sizeof buf - len, "%s %s %s\n", r->fields[0],
-                                      r->fields[1], r->fields[2]);
+          int n;
+
+          if (strcmp (r->tag, tag) != 0 || r->nfields < 3)
+            continue;
+          n = snprintf (buf + len, sizeof buf - len, "%s %s %s\n", r->fields[0], r->fields[1],
+                        r->fields[2]);
+          /* The kernel takes a map of less than a page in one write; a longer one must not
+           * run LEN past BUF (the next snprintf would write beyond it). */
+          if (n < 0 || (size_t) n >= sizeof buf - len)
+            berth_fail (E2BIG, pass == 0 ? "uid_map too long" : "gid_map too long", NULL);
+          len += (size_t) n;
         }
       if (len == 0)
         continue;

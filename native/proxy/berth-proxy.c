@@ -22,12 +22,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
-#define MAX_PORTS 256
+/* bridge.ts refuses more (MAX_PROXY_PORTS): the argument list and the fds must fit. */
+#define MAX_PORTS 4096
 #define BUF_SIZE 65536
 #define UDP_IDLE_SEC 60
 #define MAX_UDP_FLOWS 1024
@@ -37,6 +39,7 @@ enum kind { K_TCP_LISTEN, K_UDP_LISTEN, K_TCP_SIDE, K_UDP_FLOW };
 struct port {
   enum kind kind;
   int fd;
+  int paused;              /* out of fds: not accepting until the next periodic check */
   struct sockaddr_storage ctr;
   socklen_t ctr_len;
 };
@@ -50,6 +53,7 @@ struct side {
   size_t len, off;
   int eof;                 /* this side sent FIN (read returned 0) */
   int shut;                /* we have shut down writing to this side */
+  int hup;                 /* EPOLLHUP seen: out of the epoll set, drained by the peer's events */
 };
 struct conn {
   struct side s[2];        /* 0: client, 1: container */
@@ -103,9 +107,15 @@ static void watch(void *ptr, int fd, unsigned events, int op)
   epoll_ctl(ep, op, fd, &ev);
 }
 
-/* Freed later: events for the other side may still be pending in this epoll batch. */
-static void conn_close(struct conn *c)
+/* Freed later: events for the other side may still be pending in this epoll batch.
+ * RESET (a side failed or was reset): both sides are reset, not closed, so that a client
+ * never takes a container's reset (a crash mid-reply) for a complete answer. */
+static void conn_close_how(struct conn *c, int reset)
 {
+  struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+  for (int i = 0; i < 2 && reset; i++) {
+    if (c->s[i].fd >= 0) setsockopt(c->s[i].fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+  }
   for (int i = 0; i < 2; i++) {
     if (c->s[i].fd >= 0) close(c->s[i].fd);   /* close drops it from the epoll set */
   }
@@ -113,6 +123,9 @@ static void conn_close(struct conn *c)
   c->next_dead = graveyard;
   graveyard = c;
 }
+
+static void conn_close(struct conn *c) { conn_close_how(c, 0); }
+static void conn_abort(struct conn *c) { conn_close_how(c, 1); }
 
 /* What each side waits for: input while the buffer toward its peer is empty, output
  * while the buffer toward it holds bytes (or while the connect to the container runs). */
@@ -122,17 +135,18 @@ static void conn_update(struct conn *c)
     struct side *me = &c->s[i], *peer = &c->s[1 - i];
     unsigned ev = 0;
     if (!me->eof && me->len == 0 && !c->connecting) ev |= EPOLLIN;
-    if (peer->len > peer->off || (i == 1 && c->connecting)) ev |= EPOLLOUT;
-    watch(me, me->fd, ev, EPOLL_CTL_MOD);
+    /* A hung-up peer is out of the set: what it still holds is read when this side can take it. */
+    if (peer->len > peer->off || (i == 1 && c->connecting) || (peer->hup && !peer->eof)) ev |= EPOLLOUT;
+    if (!me->hup) watch(me, me->fd, ev, EPOLL_CTL_MOD);
   }
 }
 
-/* Moves bytes between the sides; returns -1 when the connection is over. */
+/* Moves bytes between the sides; -1 when the connection is over, -2 when a side failed. */
 static int conn_pump(struct conn *c)
 {
   for (int i = 0; i < 2; i++) {
     struct side *from = &c->s[i], *to = &c->s[1 - i];
-    if (from->len == 0 && !from->eof) {
+    if (from->len == 0 && !from->eof && !c->connecting) {
       ssize_t n = read(from->fd, from->buf, BUF_SIZE);
       if (n > 0) {
         from->len = n;
@@ -140,14 +154,14 @@ static int conn_pump(struct conn *c)
       } else if (n == 0) {
         from->eof = 1;
       } else if (errno != EAGAIN && errno != EINTR) {
-        return -1;
+        return -2;
       }
     }
     while (from->off < from->len) {
       ssize_t n = write(to->fd, from->buf + from->off, from->len - from->off);
       if (n < 0) {
         if (errno == EAGAIN || errno == EINTR) break;
-        return -1;
+        return -2;
       }
       from->off += n;
     }
@@ -164,7 +178,15 @@ static int conn_pump(struct conn *c)
 static void tcp_accept(struct port *p)
 {
   int cfd = accept4(p->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-  if (cfd < 0) return;
+  if (cfd < 0) {
+    /* Out of fds the pending connection stays, and a level-triggered listener would wake
+     * us at once, forever: stop listening for a moment instead. */
+    if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+      p->paused = 1;
+      watch(p, p->fd, 0, EPOLL_CTL_MOD);
+    }
+    return;
+  }
   int sfd = socket(p->ctr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   struct conn *c = calloc(1, sizeof(*c));
   if (sfd < 0 || !c) {
@@ -179,7 +201,7 @@ static void tcp_accept(struct port *p)
   c->s[1].fd = sfd;
   c->connecting = 1;
   if (connect(sfd, (struct sockaddr *)&p->ctr, p->ctr_len) < 0 && errno != EINPROGRESS) {
-    conn_close(c);
+    conn_abort(c);
     return;
   }
   watch(&c->s[0], cfd, 0, EPOLL_CTL_ADD);
@@ -190,19 +212,33 @@ static void tcp_event(struct side *s, unsigned events)
 {
   struct conn *c = s->c;
   if (c->dead) return;
+  /* EPOLLERR and EPOLLHUP come whatever the mask says, and stay: answering them with
+   * nothing to do spun at full CPU (a client that reset while its bytes waited for a
+   * container that does not read). An error (a reset) ends the connection; a hang-up
+   * leaves the set, and what the side still holds is read as the other side takes it. */
+  if (events & EPOLLERR) {
+    conn_abort(c);
+    return;
+  }
+  if ((events & EPOLLHUP) && !s->hup) {
+    s->hup = 1;
+    epoll_ctl(ep, EPOLL_CTL_DEL, s->fd, NULL);
+  }
   if (c->connecting) {
     if (s != &c->s[1]) return;
     int err = 0;
     socklen_t l = sizeof(err);
     getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &err, &l);
     if (err) {
-      conn_close(c);   /* nothing listens in the container: the client sees a reset */
+      conn_abort(c);   /* nothing listens in the container: the client sees a reset */
       return;
     }
     c->connecting = 0;
   }
-  if (conn_pump(c) < 0) {
-    conn_close(c);
+  int r = conn_pump(c);
+  if (r < 0) {
+    if (r == -2) conn_abort(c);
+    else conn_close(c);
     return;
   }
   conn_update(c);
@@ -291,12 +327,19 @@ static int open_port(struct port *p, const char *spec, char *err, size_t errlen,
 int main(int argc, char **argv)
 {
   static struct port ports[MAX_PORTS];
-  char err[512], line[8192];
+  static char line[16 + MAX_PORTS * 6];
+  char err[512];
   size_t at;
 
   if (argc < 3 || argc - 2 > MAX_PORTS) {
     fprintf(stderr, "usage: berth-proxy WATCH PROTO,HOSTIP,HOSTPORT,CTRIP,CTRPORT...\n");
     return 2;
+  }
+  /* Two fds per connection: take what the hard limit allows. */
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
   }
   signal(SIGPIPE, SIG_IGN);
   signal(SIGTERM, on_term);
@@ -340,6 +383,12 @@ int main(int argc, char **argv)
     if (now - last_check >= 2) {
       struct stat st;
       if (stat(argv[1], &st) < 0 && errno == ENOENT) break;
+      for (int j = 0; j < argc - 2; j++) {
+        if (ports[j].paused) {
+          ports[j].paused = 0;
+          watch(&ports[j], ports[j].fd, EPOLLIN, EPOLL_CTL_MOD);
+        }
+      }
       for (int j = 0; j < MAX_UDP_FLOWS; j++) {
         if (flows[j] && now - flows[j]->last > UDP_IDLE_SEC) flow_close(j);
       }

@@ -74,6 +74,12 @@ function readEnvFile(file: string): string[] {
 }
 
 export async function main(argv: string[]): Promise<number> {
+  // The reader of our output went away (`berth logs -f | head`): end quietly with the
+  // status a process killed by SIGPIPE has, as the other programs of a pipeline do.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(141);
+    throw err;
+  });
   const program = new Command(PROG);
   let result = 0;
   let stores: Stores | undefined;

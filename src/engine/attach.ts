@@ -32,7 +32,8 @@ export interface AttachOptions {
   start?: () => Promise<unknown>;
 }
 
-export type AttachResult = { detached: true } | { detached: false; exitCode: number };
+/** outputClosed: the caller's stdout or stderr went away (EPIPE: `berth attach c | head`). */
+export type AttachResult = { detached: true; outputClosed?: boolean } | { detached: false; exitCode: number };
 
 const MAX_FRAME = 0xffff;
 
@@ -166,12 +167,28 @@ export async function attachContainer(root: string, ref: string, opts: AttachOpt
       for (let i = 0; i < pass.length; i += MAX_FRAME) sock.write(frame('i', pass.subarray(i, i + MAX_FRAME)));
       if (detach) finish({ detached: true });
     };
+    // Output goes out no faster than the caller takes it: the socket is paused while a
+    // stream is full (the monitor drops a client that stalls too long, rather than Node
+    // buffering the container's whole output in memory).
+    let full = 0;
+    const relay = (stream: Writable, payload: Buffer) => {
+      if (stream.write(payload)) return;
+      if (full++ === 0) sock.pause();
+      stream.once('drain', () => {
+        if (--full === 0) sock.resume();
+      });
+    };
+    const onOutputError = () => finish({ detached: true, outputClosed: true });
     const finish = (r: AttachResult | undefined) => {
       stdin?.off('data', onInput);
+      opts.stdout.off('error', onOutputError);
+      opts.stderr.off('error', onOutputError);
       sock.destroy();
       resolve(r);
     };
     stdin?.on('data', onInput);
+    opts.stdout.on('error', onOutputError);
+    opts.stderr.on('error', onOutputError);
     sock.on('data', (d: Buffer) => {
       buf = buf.length ? Buffer.concat([buf, d]) : d;
       while (buf.length >= 3) {
@@ -180,8 +197,8 @@ export async function attachContainer(root: string, ref: string, opts: AttachOpt
         const type = String.fromCharCode(buf[0]);
         const payload = buf.subarray(3, 3 + len);
         buf = buf.subarray(3 + len);
-        if (type === 'o') opts.stdout.write(payload);
-        else if (type === 'e') opts.stderr.write(payload);
+        if (type === 'o') relay(opts.stdout, payload);
+        else if (type === 'e') relay(opts.stderr, payload);
         else if (type === 'x') exitCode = Number(payload.toString());
       }
     });
@@ -199,5 +216,7 @@ export async function attachContainer(root: string, ref: string, opts: AttachOpt
   stopResize?.();
   if (result) return result;
   // No exit code came (the monitor dropped this client, or was killed): ask as `wait` does.
+  if (isMonitorAlive(rec)) log.warn(`attach to "${rec.name}": the monitor closed this client (too many `
+    + 'clients, or its output was not read fast enough); waiting for the container to exit');
   return { detached: false, exitCode: await waitContainer(root, rec.id, log) };
 }

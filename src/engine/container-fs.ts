@@ -23,6 +23,7 @@ import { pidStartTime } from '../runtime/state';
 import { mountOverlay, unmountOverlay } from '../storage/overlay';
 import { ContainerRecord, ContainerStore } from './containers';
 import { isActive, resolveContainer, runtimeContext, withEngineLock } from './lifecycle';
+import { hostIdOf } from './userns';
 
 // ---- the merged root filesystem ------------------------------------------------------
 
@@ -125,11 +126,27 @@ export async function diffContainer(stores: Stores, ref: string, log: Logger): P
   } catch {
     // no config.json: report everything
   }
+  // A running container changes its files meanwhile: what is gone by the time it is read
+  // is left out, as if the walk had come a moment later.
+  const gone = (err: unknown) => isErrno(err, 'ENOENT') || isErrno(err, 'ENOTDIR');
   const walk = (rel: string): Change[] => {
     const out: Change[] = [];
-    for (const name of fs.readdirSync(path.join(upper, rel)).sort()) {
+    let names: string[];
+    try {
+      names = fs.readdirSync(path.join(upper, rel)).sort();
+    } catch (err) {
+      if (gone(err)) return out;
+      throw err;
+    }
+    for (const name of names) {
       const r = path.posix.join(rel, name);
-      const st = fs.lstatSync(path.join(upper, r));
+      let st: fs.Stats;
+      try {
+        st = fs.lstatSync(path.join(upper, r));
+      } catch (err) {
+        if (gone(err)) continue;
+        throw err;
+      }
       const skip = mountPoints.has(r);
       if (isWhiteout(st)) {
         if (!skip) out.push({ kind: 'D', path: r });
@@ -256,14 +273,24 @@ interface Redirects {
   cpath: string;
 }
 
-/** Copies NAME under the directory fd PARENT (in the container) to the host path DEST. */
+/**
+ * Copies NAME under the directory fd PARENT (in the container) to the host path DEST.
+ * DEST's own name is never followed: a symlink there (one an earlier cp copied out of the
+ * container, say) is replaced, not written through, and a directory's entries are named
+ * under an O_NOFOLLOW fd of it, so a host path swapped meanwhile is not followed either.
+ */
 function copyOutEntry(parent: number, name: string, dest: string, log: Logger, at?: Redirects): void {
   const src = procFd(parent, name);
   const st = fs.lstatSync(src);
   if (st.isDirectory()) {
     const fd = fs.openSync(src, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY | fs.constants.O_NOFOLLOW);
+    let destFd: number | undefined;
     try {
-      if (!fs.existsSync(dest)) fs.mkdirSync(dest, { mode: 0o700 });
+      const old = fs.lstatSync(dest, { throwIfNoEntry: false });
+      if (old && !old.isDirectory()) fs.unlinkSync(dest);
+      if (!old || !old.isDirectory()) fs.mkdirSync(dest, { mode: 0o700 });
+      destFd = fs.openSync(dest, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY | fs.constants.O_NOFOLLOW);
+      const destDir = procFd(destFd);
       // A running container's /proc, /sys and the like are the kernel's, not its files:
       // their mount points are copied empty, as from a stopped container.
       const kernelFs = KERNEL_FS.has(fs.statfsSync(procFd(fd)).type);
@@ -271,33 +298,52 @@ function copyOutEntry(parent: number, name: string, dest: string, log: Logger, a
         const child = at && { ...at, cpath: path.posix.join(at.cpath, n) };
         const m = child && at!.mounts.find((b) => b.destination === child.cpath);
         if (!m) {
-          copyOutEntry(fd, n, path.join(dest, n), log, child);
+          copyOutEntry(fd, n, path.join(destDir, n), log, child);
           continue;
         }
         // A mount point of the stopped container: what is mounted there is copied (the
         // source is the engine's or the user's host path, not the container's to name).
         const srcParent = fs.openSync(path.dirname(m.source), O_PATH | fs.constants.O_DIRECTORY);
         try {
-          copyOutEntry(srcParent, path.basename(m.source), path.join(dest, n), log, child);
+          copyOutEntry(srcParent, path.basename(m.source), path.join(destDir, n), log, child);
         } finally {
           fs.closeSync(srcParent);
         }
       }
+      // As `cp -a`: owner, mode and times of the container's directory, set through the fd.
+      fs.fchownSync(destFd, st.uid, st.gid);
+      fs.fchmodSync(destFd, st.mode & 0o7777);
+      fs.futimesSync(destFd, st.atime, st.mtime);
     } finally {
       fs.closeSync(fd);
+      if (destFd !== undefined) fs.closeSync(destFd);
     }
+    return;
   } else if (st.isFile()) {
-    const fd = fs.openSync(src, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
+    // An O_PATH fd first: the container may swap the file for a device node it made (a
+    // real open would run that device's driver as host root, outside its devices cgroup);
+    // only what is still a regular file is then opened, through that very fd.
+    const pathFd = fs.openSync(src, O_PATH | fs.constants.O_NOFOLLOW);
+    let fd: number;
     try {
-      if (!fs.fstatSync(fd).isFile()) throw new BerthError('CP_PATH', `"${name}" changed while it was copied`);
+      if (!fs.fstatSync(pathFd).isFile()) throw new BerthError('CP_PATH', `"${name}" changed while it was copied`);
+      fd = fs.openSync(procFd(pathFd), fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+    } finally {
+      fs.closeSync(pathFd);
+    }
+    try {
       try {
         if (!fs.lstatSync(dest).isDirectory()) fs.unlinkSync(dest);
       } catch {
         // absent
       }
+      // O_EXCL|O_CREAT never follows a symlink at DEST (open(2)).
       const out = fs.openSync(dest, 'wx', 0o600);
       try {
         copyFileData(fd, out);
+        fs.fchownSync(out, st.uid, st.gid);
+        fs.fchmodSync(out, st.mode & 0o7777);
+        fs.futimesSync(out, st.atime, st.mtime);
       } finally {
         fs.closeSync(out);
       }
@@ -307,20 +353,29 @@ function copyOutEntry(parent: number, name: string, dest: string, log: Logger, a
   } else if (st.isSymbolicLink()) {
     fs.rmSync(dest, { force: true });
     fs.symlinkSync(fs.readlinkSync(src), dest);
+    fs.lchownSync(dest, st.uid, st.gid);
   } else {
     log.warn(`cp: skipped "${name}": not a file, directory or symlink`);
-    return;
-  }
-  // As `cp -a`: owner, mode and times of the container's file.
-  fs.lchownSync(dest, st.uid, st.gid);
-  if (!st.isSymbolicLink()) {
-    fs.chmodSync(dest, st.mode & 0o7777);
-    fs.utimesSync(dest, st.atime, st.mtime);
   }
 }
 
+/** Who owns what cp writes into a container: its root, as the host sees it. */
+interface Owner {
+  uid: number;
+  gid: number;
+}
+
+/**
+ * Root inside a container: host root, or with --userns the host ids root maps to (files of
+ * host root would be nobody's inside, and root there could not change them).
+ */
+function containerRoot(rec: ContainerRecord): Owner {
+  if (!rec.userns) return { uid: 0, gid: 0 };
+  return { uid: hostIdOf(rec.userns.uidMappings, 0) ?? 0, gid: hostIdOf(rec.userns.gidMappings, 0) ?? 0 };
+}
+
 /** Copies the host path SRC to NAME under the directory fd PARENT (in the container). */
-function copyInEntry(src: string, parent: number, name: string, log: Logger): void {
+function copyInEntry(src: string, parent: number, name: string, log: Logger, owner: Owner): void {
   const st = fs.lstatSync(src);
   const dest = procFd(parent, name);
   let existing: fs.Stats | undefined;
@@ -340,7 +395,8 @@ function copyInEntry(src: string, parent: number, name: string, log: Logger): vo
     if (!existing) fs.mkdirSync(dest, { mode: 0o700 });
     const fd = fs.openSync(dest, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY | fs.constants.O_NOFOLLOW);
     try {
-      for (const n of fs.readdirSync(src).sort()) copyInEntry(path.join(src, n), fd, n, log);
+      for (const n of fs.readdirSync(src).sort()) copyInEntry(path.join(src, n), fd, n, log, owner);
+      if (!existing) fs.fchownSync(fd, owner.uid, owner.gid);
       fs.fchmodSync(fd, st.mode & 0o7777);
       fs.futimesSync(fd, st.atime, st.mtime);
     } finally {
@@ -355,6 +411,8 @@ function copyInEntry(src: string, parent: number, name: string, log: Logger): vo
       } finally {
         fs.closeSync(from);
       }
+      // Before the mode: chown clears set-user-ID and set-group-ID bits.
+      fs.fchownSync(fd, owner.uid, owner.gid);
       fs.fchmodSync(fd, st.mode & 0o7777);
       fs.futimesSync(fd, st.atime, st.mtime);
     } finally {
@@ -362,6 +420,7 @@ function copyInEntry(src: string, parent: number, name: string, log: Logger): vo
     }
   } else if (st.isSymbolicLink()) {
     fs.symlinkSync(fs.readlinkSync(src), dest);
+    fs.lchownSync(dest, owner.uid, owner.gid);
   } else {
     log.warn(`cp: skipped "${src}": not a file, directory or symlink`);
   }
@@ -375,6 +434,8 @@ export interface CopyRequest {
   containerPath: string;
   hostPath: string;
   log: Logger;
+  /** Set by copyFiles: the container's root, who owns what is copied in. */
+  owner?: Owner;
 }
 
 /**
@@ -386,6 +447,7 @@ export interface CopyRequest {
  */
 export async function copyFiles(stores: Stores, req: CopyRequest): Promise<void> {
   const rec = await resolveContainer(stores.root, req.ref, req.log);
+  req = { ...req, owner: containerRoot(rec) };
   const cpath = path.posix.normalize(`/${req.containerPath}`);
   const shown = `${req.ref}:${req.containerPath}`;
   const running = openRunningRoot(stores.root, rec, req.log);
@@ -500,7 +562,7 @@ function copyWithin(rootfd: number, cpath: string, orig: string, shown: string, 
       name = path.posix.basename(cpath);
     }
     try {
-      copyInEntry(req.hostPath, parent, name, req.log);
+      copyInEntry(req.hostPath, parent, name, req.log, req.owner ?? { uid: 0, gid: 0 });
     } catch (err) {
       throw err instanceof BerthError ? err : cpError(`copy "${req.hostPath}" to "${shown}"`, err);
     }

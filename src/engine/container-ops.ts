@@ -83,8 +83,17 @@ export function dirSize(dir: string): number {
     }
     dev ??= st.dev;
     if (st.dev !== dev) return;
-    if (st.isDirectory()) for (const n of fs.readdirSync(p)) walk(path.join(p, n));
-    else total += st.size;
+    if (!st.isDirectory()) {
+      total += st.size;
+      return;
+    }
+    let names: string[];
+    try {
+      names = fs.readdirSync(p);
+    } catch {
+      return; // removed since the lstat: a running container changes its files meanwhile
+    }
+    for (const n of names) walk(path.join(p, n));
   };
   walk(dir);
   return total;

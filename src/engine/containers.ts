@@ -6,9 +6,24 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { writeFileAtomic } from '../common/atomic';
 import { BerthError, isErrno } from '../common/errors';
+import { LOCK_EX, LOCK_NB, MNT_DETACH, native } from '../common/native';
 import type { NetworkAttachment, NetworkRequest } from '../network/types';
 import type { MountRecord } from './volumes';
 import { releaseUserns, UsernsConfig } from './userns';
+
+/** Directories of the containers this process is creating, flocked (holdCreating). */
+const creatingFds: number[] = [];
+const ORPHAN_MIN_AGE_MS = 2000;
+
+/** Whether P is a mount point (a bind mount of a file shows on the same device). */
+function isMounted(p: string): boolean {
+  const abs = path.resolve(p);
+  try {
+    return fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').some((l) => l.split(' ')[4] === abs);
+  } catch {
+    return false;
+  }
+}
 
 export interface ContainerRecord {
   id: string;
@@ -125,6 +140,7 @@ export class ContainerStore {
       try {
         fs.writeFileSync(path.join(this.namesDir, n), id, { flag: 'wx' });
         fs.mkdirSync(this.path(id), { mode: 0o700 });
+        this.holdCreating(id);
         return { id, name: n };
       } catch (err) {
         if (!isErrno(err, 'EEXIST')) throw err;
@@ -138,11 +154,71 @@ export class ContainerStore {
             if (isErrno(e, 'ENOENT') && attempt < 100) continue;
             throw e;
           }
+          // The owner's creator was killed before it recorded the container: free the name.
+          if (attempt < 100 && owner && this.reclaimOrphan(fs.readFileSync(path.join(this.namesDir, n), 'utf8'))) continue;
           throw new BerthError('CONTAINER_NAME_IN_USE', `the name "${n}" is already in use by container ${owner || '(being created)'}`, {
             hint: `remove that container (berth rm ${n}) or choose another --name`,
           });
         }
       }
+    }
+  }
+
+  /**
+   * Marks container ID as being created by this process: an flock on its directory, held
+   * until the process exits, so that the kernel drops it when berth is killed mid-create.
+   */
+  private holdCreating(id: string): void {
+    const fd = fs.openSync(this.path(id), fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+    native().flock(fd, LOCK_EX);
+    creatingFds.push(fd);
+  }
+
+  /**
+   * Removes container ID if it is an orphan: a directory with no container.json whose creator
+   * is gone (a `berth run` or `create` killed before it recorded the container; its flock is
+   * free). Its overlay and netns mounts go first; its name and --userns range are released.
+   * A directory younger than ORPHAN_MIN_AGE_MS is left alone: its creator may be between
+   * mkdir and flock. Returns whether it was removed.
+   */
+  reclaimOrphan(id: string): boolean {
+    if (!/^[0-9a-f]{64}$/.test(id)) return false;
+    const dir = this.path(id);
+    let fd: number;
+    try {
+      if (fs.existsSync(path.join(dir, 'container.json')) || Date.now() - fs.statSync(dir).mtimeMs < ORPHAN_MIN_AGE_MS) return false;
+      fd = fs.openSync(dir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+    } catch {
+      return false;
+    }
+    try {
+      try {
+        native().flock(fd, LOCK_EX | LOCK_NB);
+      } catch {
+        return false; // its creator is alive
+      }
+      if (fs.existsSync(path.join(dir, 'container.json'))) return false;
+      for (const m of ['rootfs', 'netns']) {
+        try {
+          if (isMounted(path.join(dir, m))) native().umount2(path.join(dir, m), MNT_DETACH);
+        } catch {
+          // checked below
+        }
+      }
+      // Never remove a directory through a mount that is still there.
+      if (['rootfs', 'netns'].some((m) => isMounted(path.join(dir, m)))) return false;
+      const names = fs.existsSync(this.namesDir) ? fs.readdirSync(this.namesDir) : [];
+      const name = names.find((n) => {
+        try {
+          return fs.readFileSync(path.join(this.namesDir, n), 'utf8') === id;
+        } catch {
+          return false;
+        }
+      });
+      this.remove({ id, name: name ?? '' });
+      return true;
+    } finally {
+      fs.closeSync(fd);
     }
   }
 
@@ -173,7 +249,13 @@ export class ContainerStore {
   resolve(ref: string): ContainerRecord {
     try {
       const id = fs.readFileSync(path.join(this.namesDir, ref), 'utf8');
-      return this.read(id);
+      try {
+        return this.read(id);
+      } catch (err) {
+        // A name whose container was never recorded (its creator was killed): free it.
+        this.reclaimOrphan(id);
+        throw err;
+      }
     } catch {
       // not a name
     }

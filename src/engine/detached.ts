@@ -21,6 +21,7 @@ import { ContainerRecord, ContainerStore } from './containers';
 import { exitFile, isActive, logFile, pidFile, refresh, runtimeContext, withEngineLock } from './lifecycle';
 import { restartExited } from './restart';
 import { EngineRunOptions, prepareContainer } from './run';
+import { takeExitFds } from '../network/helpers';
 
 export const attachSocket = (cs: ContainerStore, id: string): string => cs.path(id, 'attach.sock');
 export const consoleSocket = (cs: ContainerStore, id: string): string => cs.path(id, 'console.sock');
@@ -46,7 +47,7 @@ async function createUnderMonitor(stores: Stores, opts: EngineRunOptions): Promi
   try {
     created = await create(ctx, {
       id: rec.id, bundle: dir, pidFile: pidFile(cs, rec.id),
-      wrap: { command: monitorPath(), args: monitorArgs(stores.root, cs, rec.id, opts) },
+      wrap: { command: monitorPath(), args: monitorArgs(stores.root, cs, rec.id, opts), inherit: takeExitFds() },
       // -t: the container's init sends the pty's master to the monitor, which holds it.
       consoleSocket: opts.tty ? consoleSocket(cs, rec.id) : undefined,
     });

@@ -39,7 +39,13 @@ function du(p: string): number {
     return 0;
   }
   let total = st.blocks * 512;
-  if (st.isDirectory()) for (const n of fs.readdirSync(p)) total += du(path.join(p, n));
+  let names: string[] = [];
+  try {
+    if (st.isDirectory()) names = fs.readdirSync(p);
+  } catch {
+    // removed since the lstat (an image removed meanwhile)
+  }
+  for (const n of names) total += du(path.join(p, n));
   return total;
 }
 

@@ -4,6 +4,7 @@
 // stops being alive (foreground run's end, the monitor's cleanup, rm -f, the next berth
 // after a crash). Node host process.
 import * as fs from 'node:fs';
+import { BerthError } from '../common/errors';
 import type { Logger } from '../common/log';
 import { pidStartTime } from '../runtime/state';
 import {
@@ -19,13 +20,30 @@ function peerOf(rec: ContainerRecord): PeerContainer {
   return { id: rec.id, name: rec.name, running: rec.state.status === 'running' && rec.state.pid > 0, pid: rec.state.pid, network: rec.network };
 }
 
+/** Linux's HOST_NAME_MAX; a label's characters as RFC 1123 has them, plus "_" (Docker's names). */
+const HOSTNAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}$/;
+
 /**
- * --network/-p/-P -> the request and where its namespace comes from, checked before the
- * container exists.
- * @throws BerthError NETWORK_*, CONTAINER_NOT_FOUND
+ * --hostname goes into /etc/hosts lines, the container's and (on a user-defined network)
+ * its peers': a space, tab or newline in it would add names or whole lines to other
+ * containers' files.
+ * @throws BerthError HOSTNAME_INVALID
  */
-export function planNetwork(cs: ContainerStore, opts: { network?: string; publish?: string[]; publishAll?: boolean },
+export function checkHostname(hostname: string | undefined): void {
+  if (hostname === undefined || HOSTNAME_RE.test(hostname)) return;
+  throw new BerthError('HOSTNAME_INVALID', `--hostname ${JSON.stringify(hostname)} is not a host name`, {
+    hint: 'use up to 64 letters, digits, ".", "-" and "_", starting with a letter or digit',
+  });
+}
+
+/**
+ * --network/-p/-P (and --hostname, which the network's /etc/hosts files carry) -> the
+ * request and where its namespace comes from, checked before the container exists.
+ * @throws BerthError NETWORK_*, CONTAINER_NOT_FOUND, HOSTNAME_INVALID
+ */
+export function planNetwork(cs: ContainerStore, opts: { network?: string; publish?: string[]; publishAll?: boolean; hostname?: string },
   exposed: Record<string, unknown> | null | undefined): { request: NetworkRequest; source: NetnsSource } {
+  checkHostname(opts.hostname);
   const request = parseNetworkRequest(opts.network, opts.publish ?? [], !!opts.publishAll, exposed);
   const source = checkNetworkRequest(request, () => cs.list().filter(isLive).map(peerOf), (ref) => {
     const peer = cs.resolve(ref);

@@ -25,6 +25,7 @@ import { consoleSocket, monitorArgs } from './detached';
 import { exitFile, pidFile, runtimeContext, withEngineLock } from './lifecycle';
 import { detachContainerNetwork, reattachContainerNetwork } from './network-attach';
 import type { EngineRunOptions } from './run';
+import { takeExitFds } from '../network/helpers';
 
 const MAX_DELAY_MS = 60_000;
 
@@ -140,7 +141,7 @@ export async function restartExited(root: string, cs: ContainerStore, rec: Conta
     await reattachContainerNetwork(root, cs, rec, log);
     const opts = { log, interactive: !!rec.config?.interactive, tty: !!rec.config?.tty } as EngineRunOptions;
     created = await create(ctx, {
-      id: rec.id, bundle: dir, pidFile: pidFile(cs, rec.id), wrap: { command: monitorPath(), args: monitorArgs(root, cs, rec.id, opts) },
+      id: rec.id, bundle: dir, pidFile: pidFile(cs, rec.id), wrap: { command: monitorPath(), args: monitorArgs(root, cs, rec.id, opts), inherit: takeExitFds() },
       consoleSocket: opts.tty ? consoleSocket(cs, rec.id) : undefined,
     });
   } catch (err) {

@@ -15,7 +15,7 @@ import { mountOverlay, unmountOverlay } from '../storage/overlay';
 import { ContainerRecord, ContainerStore } from './containers';
 import { parseRestartPolicy } from './restart';
 import { buildSpec, RunOptions } from './spec';
-import { allocateUserns, checkUsernsMounts, checkUsernsRequest, parseUsernsOptions, prepareContainerDirs } from './userns';
+import { allocateUserns, checkUserMapped, checkUsernsMounts, checkUsernsRequest, parseUsernsOptions, prepareContainerDirs } from './userns';
 import { MountRecord, removeAnonymousVolumes, resolveMounts } from './volumes';
 import { attachContainerNetwork, detachContainerNetwork, planNetwork } from './network-attach';
 import { netnsEntry } from '../network';
@@ -131,6 +131,7 @@ export async function prepareContainer(stores: Stores, opts: EngineRunOptions, f
     mountRecords = resolved.records;
     const spec = buildSpec({ id, rootfs, image: config, opts, etcFiles: etc, volumeMounts: resolved.mounts,
       netns: netnsEntry(net.source, dir), userns });
+    if (userns) checkUserMapped(userns, spec.process!.user);
     fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(spec, null, 1));
     const entrypoint = opts.entrypoint !== undefined ? (opts.entrypoint ? [opts.entrypoint] : []) : config.Entrypoint ?? null;
     rec = {

@@ -68,8 +68,10 @@ function parseKernel(v: string): [number, number] | undefined {
  */
 export function readSeccompProfile(file: string): DockerSeccompProfile {
   let profile: DockerSeccompProfile;
+  let text: string;
   try {
-    profile = JSON.parse(fs.readFileSync(file, 'utf8'));
+    text = readProfileText(file);
+    profile = JSON.parse(text);
   } catch (err) {
     throw new BerthError('SECCOMP_PROFILE_INVALID', `read seccomp profile "${file}": ${(err as Error).message}`, {
       hint: 'give a JSON profile in Docker\'s format (defaultAction, syscalls[]), or seccomp=unconfined',
@@ -80,11 +82,56 @@ export function readSeccompProfile(file: string): DockerSeccompProfile {
   });
   if (!profile || typeof profile !== 'object' || typeof profile.defaultAction !== 'string') throw bad('defaultAction is missing');
   if (profile.architectures?.length && profile.archMap?.length) throw bad('give either architectures or archMap, not both');
+  if (profile.syscalls != null && !Array.isArray(profile.syscalls)) throw bad('syscalls is not a list');
   for (const [i, r] of (profile.syscalls ?? []).entries()) {
     if (typeof r?.action !== 'string') throw bad(`syscalls[${i}] has no action`);
     if (!r.names?.length && !r.name) throw bad(`syscalls[${i}] names no syscall`);
+    // JSON numbers are doubles: 18446744073709551615 (-1 as a u64) parses as 2^64, which
+    // would compile to a rule on 0. A value above 2^53 must be in the file exactly as read.
+    for (const [j, a] of (Array.isArray(r.args) ? r.args : []).entries()) {
+      for (const key of ['value', 'valueTwo'] as const) {
+        const v = a?.[key];
+        if (typeof v !== 'number' || Number.isSafeInteger(v) || !Number.isInteger(v)) continue;
+        if (v > 2 ** 64 - 1 || !new RegExp(`(^|[^0-9.])${BigInt(v)}($|[^0-9.eE])`).test(text)) {
+          throw bad(`syscalls[${i}].args[${j}].${key} is not a 64-bit value JSON can carry exactly`);
+        }
+      }
+    }
+    // ruleApplies reads these: a wrong type would be a crash there, not a message.
+    for (const key of ['includes', 'excludes'] as const) {
+      const f = r[key];
+      if (f == null) continue;
+      const strings = (v: unknown) => v === undefined || (Array.isArray(v) && v.every((x) => typeof x === 'string'));
+      if (typeof f !== 'object' || !strings(f.caps) || !strings(f.arches)
+        || (f.minKernel !== undefined && typeof f.minKernel !== 'string')) {
+        throw bad(`syscalls[${i}].${key}: caps and arches must be lists of strings, minKernel a string`);
+      }
+    }
   }
   return profile;
+}
+
+/** The largest profile read; Docker's default is about 20 KiB. */
+const MAX_PROFILE_BYTES = 4 << 20;
+
+/**
+ * FILE's text, if FILE is a regular file of at most MAX_PROFILE_BYTES: a FIFO, a device
+ * (/dev/zero) or a huge file would otherwise block or exhaust memory while reading.
+ */
+function readProfileText(file: string): string {
+  const fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+  try {
+    const st = fs.fstatSync(fd);
+    if (!st.isFile()) throw new Error('not a regular file');
+    if (st.size > MAX_PROFILE_BYTES) throw new Error(`${st.size} bytes, more than the ${MAX_PROFILE_BYTES} allowed`);
+    const buf = Buffer.alloc(MAX_PROFILE_BYTES + 1);
+    let n = 0;
+    for (let r = 1; r > 0 && n < buf.length; n += r) r = fs.readSync(fd, buf, n, buf.length - n, null);
+    if (n > MAX_PROFILE_BYTES) throw new Error(`more than the ${MAX_PROFILE_BYTES} bytes allowed`);
+    return buf.subarray(0, n).toString('utf8');
+  } finally {
+    fs.closeSync(fd);
+  }
 }
 
 /**

@@ -40,6 +40,11 @@ describe('parseUsernsOptions', () => {
       [undefined, ['-1:1:1'], [], 'USERNS_INVALID_MAP'], [undefined, ['0:1:0'], [], 'USERNS_INVALID_MAP'],
       [undefined, ['0:4294967290:10'], [], 'USERNS_INVALID_MAP'], [undefined, [], ['0:1:1'], 'USAGE'],
       [undefined, ['0:100:10', '5:200:10'], [], 'USERNS_INVALID_MAP'], [undefined, ['0:100:10', '20:105:10'], [], 'USERNS_INVALID_MAP'],
+      // Review: root unmapped failed late ("create mount point /dev/pts: EOVERFLOW"); more than
+      // 340 maps failed with "file name too long".
+      [undefined, ['1:200000:100'], [], 'USERNS_INVALID_MAP'], [undefined, ['0:200000:100'], ['1:200000:100'], 'USERNS_INVALID_MAP'],
+      [undefined, Array.from({ length: 341 }, (_, i) => `${i}:${200000 + i}:1`), [], 'USERNS_INVALID_MAP'],
+      [undefined, Array.from({ length: 300 }, (_, i) => `${i * 10}:${3000000000 + i * 10}:1`), [], 'USERNS_INVALID_MAP'],
     ] as [string | undefined, string[], string[], string][]) {
       assert.equal(await code(() => parseUsernsOptions(userns, uid, gid)), want, `${userns} ${uid} ${gid}`);
     }
@@ -56,6 +61,8 @@ describe('the range allocator', () => {
   const container = () => {
     const id = (++n).toString(16).padStart(64, '0');
     fs.mkdirSync(path.join(root, 'containers', id), { recursive: true });
+    // Recorded: a directory without container.json is an orphan once no berth holds it.
+    fs.writeFileSync(path.join(root, 'containers', id, 'container.json'), '{}');
     return id;
   };
 

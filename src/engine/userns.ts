@@ -16,6 +16,7 @@ import { writeFileAtomic } from '../common/atomic';
 import { BerthError, isErrno } from '../common/errors';
 import { withLock } from '../common/lock';
 import { probeIdmappedOverlay } from '../storage/idmap';
+import { ContainerStore } from './containers';
 import { parseMountFlag, parseVolumeFlag } from './volumes';
 
 /** One line of linux.uidMappings / gidMappings (OCI). */
@@ -43,6 +44,7 @@ export type UsernsRequest =
 export const SUBID_USER = 'containers';
 export const DEFAULT_AUTO_SIZE = 65536;
 const MAX_ID = 2 ** 32 - 1; // (uid_t)-1 is never a valid id
+const MAX_MAP_LINES = 340;
 
 export interface SubidFiles {
   subuid: string;
@@ -123,6 +125,22 @@ export function parseUsernsOptions(userns: string | undefined, uidmap: string[] 
     checkNoOverlap('--uidmap', uids, 'hostID');
     checkNoOverlap('--gidmap', gids, 'containerID');
     checkNoOverlap('--gidmap', gids, 'hostID');
+    for (const [flag, maps] of [['--uidmap', uids], ['--gidmap', gids]] as const) {
+      // The kernel takes at most 340 lines in uid_map and gid_map, written at once in less
+      // than a page (user_namespaces(7)).
+      if (maps.length > MAX_MAP_LINES || maps.reduce((n, m) => n + `${m.containerID} ${m.hostID} ${m.size}\n`.length, 0) >= 4096) {
+        throw new BerthError('USERNS_INVALID_MAP', `${flag}: ${maps.length} maps are more than the kernel takes (${MAX_MAP_LINES} lines `
+          + 'and 4095 bytes at most)', {
+          hint: 'join adjacent ranges into one CONTAINER_ID:HOST_ID:COUNT',
+        });
+      }
+      // The container's init becomes root inside before anything else: id 0 must be mapped.
+      if (!maps.some((m) => m.containerID === 0)) {
+        throw new BerthError('USERNS_INVALID_MAP', `${flag}: no map for container id 0 (root)`, {
+          hint: `map id 0 too, e.g. ${flag} 0:${maps[0].hostID}:${maps[0].size}`,
+        });
+      }
+    }
     return { mode: 'private', uidMappings: uids, gidMappings: gids };
   }
   throw new BerthError('USAGE', `--userns=${mode} is not supported`, {
@@ -230,6 +248,9 @@ function liveAllocations(root: string): Map<string, UsernsConfig> {
       fs.rmSync(path.join(allocDir(root), f), { force: true });
       continue;
     }
+    // A directory whose creator was killed before it wrote container.json: removed (with
+    // this record) once no berth holds it.
+    if (new ContainerStore(root).reclaimOrphan(m[1])) continue;
     try {
       out.set(m[1], JSON.parse(fs.readFileSync(path.join(allocDir(root), f), 'utf8')) as UsernsConfig);
     } catch {
@@ -318,6 +339,26 @@ export function checkUsernsMounts(req: UsernsRequest, volumes: string[], mounts:
       hint: 'bind-mount a host directory instead (-v /host/dir:/path), owned by the container\'s mapped ids '
         + '(berth inspect shows HostConfig.IDMappings)',
     });
+  }
+}
+
+/**
+ * The container's user (--user, or the image's) must be one its user namespace maps:
+ * setresuid(2) to an unmapped id fails with EINVAL inside berth-init, after the container
+ * was made, as a confusing exit 127.
+ * @throws BerthError USERNS_USER_UNMAPPED
+ */
+export function checkUserMapped(conf: UsernsConfig, user: { uid: number; gid: number; additionalGids?: number[] } | undefined): void {
+  if (!user) return;
+  const ids: [string, number, IdMap[]][] = [['uid', user.uid, conf.uidMappings], ['gid', user.gid, conf.gidMappings],
+    ...(user.additionalGids ?? []).map((g): [string, number, IdMap[]] => ['gid', g, conf.gidMappings])];
+  for (const [kind, id, maps] of ids) {
+    if (hostIdOf(maps, id) === undefined) {
+      throw new BerthError('USERNS_USER_UNMAPPED', `the container's ${kind} ${id} is not mapped by its user namespace `
+        + `(${maps.map(fmt).join(', ')})`, {
+        hint: `run as a user inside the map, or map more ids (--userns=auto:size=N with N above ${id}, or --${kind}map)`,
+      });
+    }
   }
 }
 

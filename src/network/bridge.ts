@@ -128,9 +128,11 @@ function joinNetwork(store: NetworkStore, name: string, member: Member & { name:
   const prefix = net.subnet.split('/')[1];
   deleteLink(hostDevice); // a crashed berth's, for this very container
   try {
+    ip(['link', 'add', hostDevice, 'type', 'veth', 'peer', 'name', tmp]);
+    // The namespace file's path (under --root) as an argument of its own: `ip -batch`
+    // splits lines at spaces and cuts them at "#".
+    ip(['link', 'set', tmp, 'netns', member.netnsPath]);
     ipBatch([
-      `link add ${hostDevice} type veth peer name ${tmp}`,
-      `link set ${tmp} netns ${member.netnsPath}`,
       `link set ${hostDevice} master ${net.bridge}`,
       `link set ${hostDevice} up`,
     ]);
@@ -231,21 +233,27 @@ function peerLines(store: NetworkStore, id: string): string[] {
   return lines.size ? [HOSTS_MARK, ...lines] : [];
 }
 
+/** A hosts file larger than this is left as it is: its container wrote it, not berth. */
+const HOSTS_MAX = 1 << 20;
+
 /**
  * Rewrites the peers' part of container ID's hosts file, in place (the file is
- * bind-mounted into the running container: a rename would not reach it).
+ * bind-mounted into the running container: a rename would not reach it). Best effort:
+ * the file is writable from inside that container, which may have made it huge or (with
+ * CAP_LINUX_IMMUTABLE) immutable, and that must not make other containers fail to join
+ * or leave the network.
  */
 function rewriteHosts(store: NetworkStore, id: string): void {
   const file = path.join(store.root, 'containers', id, 'hosts');
-  let text: string;
   try {
-    text = fs.readFileSync(file, 'utf8');
+    if (fs.statSync(file).size > HOSTS_MAX) return;
+    const text = fs.readFileSync(file, 'utf8');
+    const cut = text.indexOf(`${HOSTS_MARK}\n`);
+    const head = cut < 0 ? text : text.slice(0, cut);
+    fs.writeFileSync(file, head + peerLines(store, id).map((l) => `${l}\n`).join(''));
   } catch {
-    return; // not written yet: the engine writes it from the attachment
+    // not written yet (the engine writes it from the attachment), or see above
   }
-  const cut = text.indexOf(`${HOSTS_MARK}\n`);
-  const head = cut < 0 ? text : text.slice(0, cut);
-  fs.writeFileSync(file, head + peerLines(store, id).map((l) => `${l}\n`).join(''));
 }
 
 /** rewriteHosts for every container on NETWORKS but SKIP. */
@@ -266,7 +274,18 @@ function withEndpoint(att: NetworkAttachment, eps: BridgeEndpoint[]): NetworkAtt
   };
 }
 
-export const bridgeDriver: NetworkDriver = {
+/** berth-proxy's MAX_PORTS: one process holds every published port of a container. */
+export const MAX_PROXY_PORTS = 4096;
+
+export const bridgeDriver: NetworkDriver & { validate(req: SetupContext['request']): void } = {
+  validate(req) {
+    if (req.ports.length > MAX_PROXY_PORTS) {
+      throw new BerthError('NETWORK_PORT_INVALID', `${req.ports.length} published ports are more than a bridge network's port proxy takes (${MAX_PROXY_PORTS})`, {
+        hint: 'publish fewer ports (a range counts one per port), or use --network slirp4netns or pasta',
+      });
+    }
+  },
+
   async setup(ctx: SetupContext): Promise<NetworkAttachment> {
     const names = [...new Set([ctx.request.network ?? DEFAULT_NETWORK, ...(ctx.request.extraNetworks ?? [])])];
     const store = new NetworkStore(ctx.root);

@@ -3,6 +3,7 @@
 // drivers and by network/index.ts at teardown. Node host process.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import type { Stream } from 'node:stream';
 import { pidStartTime } from '../runtime/state';
 import type { HelperProcess } from './types';
 
@@ -80,4 +81,17 @@ export function lastLogLines(file: string, n = 3): string {
   } catch {
     return '';
   }
+}
+
+// The berth-side ends of detached containers' helper exit pipes (slirp4netns --exit-fd),
+// made during this process's network setup, waiting for the monitor that inherits them.
+const exitFds: Stream[] = [];
+
+export function holdExitFd(s: Stream): void {
+  exitFds.push(s);
+}
+
+/** The ends held so far, for the monitor's stdio; this process keeps them open until it exits. */
+export function takeExitFds(): Stream[] {
+  return exitFds.splice(0);
 }

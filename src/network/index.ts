@@ -14,6 +14,7 @@
 // slirp4netns, pasta and the bridge driver need the namespace before the container's
 // process runs (its network must be there when its program starts), and a file keeps it
 // alive across restarts of the process and lets `container:` peers join it by path.
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { BerthError, isErrno, wrapSystemError } from '../common/errors';
@@ -118,6 +119,41 @@ export interface PeerContainer {
   network?: NetworkAttachment;
 }
 
+/**
+ * Each -p host address is a wildcard or an address of this host. Otherwise the helper's
+ * bind failed only after the container was made, and the error blamed "another program"
+ * holding the port (slirp4netns) or an unbuilt proxy (bridge).
+ * @throws BerthError NETWORK_PORT_INVALID
+ */
+export function checkHostAddresses(ports: PortMapping[], local: () => Set<string> | undefined = localAddresses): void {
+  let known: Set<string> | undefined;
+  for (const p of ports) {
+    const ip = p.hostIp.replace(/%.*$/, '');
+    if (ip === '' || ip === '0.0.0.0' || ip === '::' || ip.startsWith('127.')) continue;
+    known ??= local();
+    if (!known || known.has(ip)) continue;
+    throw new BerthError('NETWORK_PORT_INVALID', `-p ${p.hostIp.includes(':') ? `[${p.hostIp}]` : p.hostIp}:${p.hostPort || ''}:${p.containerPort}: ${p.hostIp} is not an address of this host`, {
+      hint: `publish on one of its addresses (see \`ip addr\`), or leave the address out for all of them`,
+    });
+  }
+}
+
+/**
+ * Every address of every interface, up or not (undefined when `ip` cannot say). Not
+ * os.networkInterfaces(): libuv leaves out interfaces without carrier, such as a bridge
+ * whose last container has gone, whose gateway address is still the host's.
+ */
+function localAddresses(): Set<string> | undefined {
+  const r = spawnSync('ip', ['-j', 'addr', 'show'], { encoding: 'utf8' });
+  if (r.status !== 0) return undefined;
+  try {
+    return new Set((JSON.parse(r.stdout) as { addr_info?: { local?: string }[] }[])
+      .flatMap((l) => (l.addr_info ?? []).map((a) => a.local ?? '')).filter(Boolean));
+  } catch {
+    return undefined;
+  }
+}
+
 /** Where the container's network namespace comes from. */
 export type NetnsSource = { kind: 'own' } | { kind: 'host' } | { kind: 'join'; path: string; peer: string; peerNetwork?: NetworkAttachment };
 
@@ -137,6 +173,7 @@ export function checkNetworkRequest(req: NetworkRequest, others: () => PeerConta
     });
   }
   DRIVERS[req.mode].validate?.(req);
+  checkHostAddresses(req.ports);
   for (const p of req.ports) {
     for (const o of others()) {
       if (!o.running || !o.network) continue;
@@ -245,6 +282,10 @@ export async function attachNetwork(input: AttachInput): Promise<NetworkAttachme
   const netnsPath = own ? netnsFile(input.dir) : source.kind === 'join' ? source.path : '';
   const partial: NetworkAttachment = {
     mode: request.mode, ...(request.network ? { network: request.network } : {}), ...(own ? { netnsPath } : {}),
+    // bridge: the id tags the container's lease and DNAT rules, which teardown removes by
+    // it; without it a berth killed during setup left DNAT rules to an address the next
+    // container on the network may get.
+    ...(request.mode === 'bridge' ? { containerId: input.containerId } : {}),
     ports: [], helpers: [], resolvConf: [], hosts: [],
   };
   input.record(partial);

@@ -18,7 +18,9 @@ export const POOL_PREFIX = 24;
 
 export function ipToNumber(ip: string): number {
   const parts = ip.split('.');
-  if (parts.length !== 4 || !parts.every((p) => /^\d{1,3}$/.test(p) && Number(p) <= 255)) return NaN;
+  // No leading zeros: `ip` (inet_aton) reads "010" as octal 8, so the bridge would get
+  // another address than the record says (Docker refuses them too).
+  if (parts.length !== 4 || !parts.every((p) => /^(0|[1-9]\d{0,2})$/.test(p) && Number(p) <= 255)) return NaN;
   return parts.reduce((n, p) => n * 256 + Number(p), 0);
 }
 
@@ -56,6 +58,22 @@ export function parseSubnet(cidr: string): Subnet {
     });
   }
   return s;
+}
+
+// Ranges that are not a network a bridge may own: 127/8 is the host's loopback (the main
+// routing table that the overlap check reads does not list it: it lives in the local
+// table, and a bridge holding 127.0.0.1 takes that address from lo when it goes), 0/8
+// means "this host", 224/4 is multicast and 240/4 is reserved (with the broadcast address).
+const RESERVED: { net: Subnet; what: string }[] = [
+  { net: { base: 0, prefix: 8 }, what: '"this host" (0.0.0.0/8)' },
+  { net: { base: 127 * 2 ** 24, prefix: 8 }, what: 'the host\'s loopback (127.0.0.0/8)' },
+  { net: { base: 224 * 2 ** 24, prefix: 4 }, what: 'multicast (224.0.0.0/4)' },
+  { net: { base: 240 * 2 ** 24, prefix: 4 }, what: 'reserved (240.0.0.0/4)' },
+];
+
+/** What S overlaps that no bridge may use, or undefined. */
+export function reservedRange(s: Subnet): string | undefined {
+  return RESERVED.find((r) => overlaps(r.net, s))?.what;
 }
 
 export function contains(s: Subnet, ip: number): boolean {

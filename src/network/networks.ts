@@ -11,7 +11,7 @@ import { writeFileAtomic } from '../common/atomic';
 import { BerthError, isErrno } from '../common/errors';
 import { withLock } from '../common/lock';
 import {
-  formatSubnet, gatewayOf, nextFreeSubnet, overlaps, parseSubnet, routeSubnets, Subnet,
+  formatSubnet, gatewayOf, nextFreeSubnet, overlaps, parseSubnet, reservedRange, routeSubnets, Subnet,
 } from './ipam';
 
 export const DEFAULT_NETWORK = 'bridge';
@@ -133,6 +133,12 @@ export class NetworkStore {
         hint: 'use up to 64 letters, digits, "_", "." and "-", starting with a letter or digit',
       });
     }
+    if (['none', 'host', 'slirp4netns', 'pasta', 'default'].includes(name)) {
+      // `--network NAME` reads these as modes, so a network by that name could never be used.
+      throw new BerthError('NETWORK_NAME_INVALID', `"${name}" is a network mode, not a name a network can have`, {
+        hint: 'choose another name',
+      });
+    }
     if (this.find(name)) {
       throw new BerthError('NETWORK_EXISTS', `network "${name}" already exists`, {
         hint: `remove it first (berth network rm ${name}) or choose another name`,
@@ -146,6 +152,12 @@ export class NetworkStore {
     let subnet: Subnet;
     if (opts.subnet !== undefined) {
       subnet = parseSubnet(opts.subnet);
+      const reserved = reservedRange(subnet);
+      if (reserved) {
+        throw new BerthError('NETWORK_SUBNET_INVALID', `subnet ${opts.subnet} overlaps ${reserved}`, {
+          hint: 'choose a private range (10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16), or leave --subnet out',
+        });
+      }
       const clash = mine.find((n) => overlaps(n.subnet, subnet));
       if (clash) {
         throw new BerthError('NETWORK_SUBNET_OVERLAP', `subnet ${opts.subnet} overlaps network "${clash.name}" (${formatSubnet(clash.subnet)})`, {
@@ -202,6 +214,8 @@ export class NetworkStore {
    * is stale when its container's directory is gone or its host veth is (the kernel
    * removes a veth pair with the namespace it lives in, so a container whose namespace
    * died holds no address any more). That is how a crashed berth's leases come back.
+   * The caller holds the network lock: a rewrite racing a lease being made would drop it
+   * (two containers with one address).
    */
   liveLeases(name: string): LeaseFile {
     const l = this.readLeases(name);

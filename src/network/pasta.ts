@@ -97,7 +97,15 @@ function runToExit(bin: string, args: string[]): Promise<number | null> {
 
 export const pastaDriver: NetworkDriver & { validate(req: SetupContext['request']): void } = {
   validate(req) {
-    parsePastaOptions(req.options);
+    const opts = parsePastaOptions(req.options);
+    // Without enable_ipv6 pasta runs --ipv4-only and cannot bind an IPv6 address; its
+    // "Failed to bind" came out as "another program holds that port".
+    const v6 = req.ports.find((p) => p.hostIp.includes(':'));
+    if (v6 && !opts.enableIpv6) {
+      throw new BerthError('NETWORK_OPTION_INVALID', `pasta publishes on the IPv6 address ${v6.hostIp} only with enable_ipv6=true`, {
+        hint: 'use --network pasta:enable_ipv6=true, or publish on an IPv4 address',
+      });
+    }
     if (!findBinary('pasta')) {
       throw new BerthError('NETWORK_HELPER_MISSING', `pasta is not installed${process.env.BERTH_PASTA ? ` at ${process.env.BERTH_PASTA} ($BERTH_PASTA)` : ''}`, {
         hint: 'install it (apt-get install passt), or use --network slirp4netns, host or none',

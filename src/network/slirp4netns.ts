@@ -8,21 +8,20 @@
 // --ready-fd (tap0 configured) -> add_hostfwd per port. Any failure ends the process and
 // removes its files before the error is thrown.
 //
-// Lifetime: a foreground `berth run` holds the other end of --exit-fd, so slirp4netns dies
-// with that berth even when it is SIGKILLed. A detached container outlives the berth that
-// made it; its slirp4netns gets no exit-fd and is ended by the container's cleanup (the
-// monitor's exit command, rm -f, or the next berth command that finds the container
-// exited) by pid + start time.
-// TODO(network): hand the exit-fd to the detached container's monitor (podman gives it to
-// conmon) so that a crashed cleanup cannot leave slirp4netns running; today it then stays
-// until `berth rm`.
+// Lifetime: slirp4netns exits when the other end of its --exit-fd pipe is closed. A
+// foreground `berth run` holds it, so slirp4netns dies with that berth even when it is
+// SIGKILLed. For a detached container, the berth that makes it holds the end until the
+// container's monitor has inherited it (helpers.ts takeExitFds, passed on by engine/
+// detached.ts and restart.ts), so slirp4netns lives as long as the monitor, as podman's
+// lives with conmon, and a berth killed before the monitor exists takes it along. The
+// container's cleanup also ends it by pid + start time.
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import type { Readable } from 'node:stream';
 import { BerthError } from '../common/errors';
-import { endHelper, findBinary, helperOf, lastLogLines } from './helpers';
+import { endHelper, findBinary, helperOf, holdExitFd, lastLogLines } from './helpers';
 import { pickFreePort } from './ports';
 import type { HelperProcess, NetworkAttachment, NetworkDriver, PortMapping, SetupContext } from './types';
 
@@ -176,6 +175,14 @@ async function addPorts(ctx: SetupContext, sock: string, ports: PortMapping[]): 
 export const slirp4netnsDriver: NetworkDriver & { validate(req: SetupContext['request']): void } = {
   validate(req) {
     parseSlirpOptions(req.options);
+    // Refused here, before the container exists: add_hostfwd of slirp4netns 1.2 takes IPv4
+    // only, and its "bad arguments.host_addr" came out as "another program holds that port".
+    const v6 = req.ports.find((p) => net.isIPv6(p.hostIp));
+    if (v6) {
+      throw new BerthError('NETWORK_PORTS_UNSUPPORTED', `slirp4netns cannot publish on the IPv6 address ${v6.hostIp} (-p [${v6.hostIp}]:...)`, {
+        hint: 'publish on an IPv4 address, or use --network pasta:enable_ipv6=true or a bridge network',
+      });
+    }
     if (!findBinary('slirp4netns')) {
       throw new BerthError('NETWORK_HELPER_MISSING', `slirp4netns is not installed${process.env.BERTH_SLIRP4NETNS ? ` at ${process.env.BERTH_SLIRP4NETNS} ($BERTH_SLIRP4NETNS)` : ''}`, {
         hint: 'install it (apt-get install slirp4netns), or use --network pasta, host or none',
@@ -198,14 +205,14 @@ export const slirp4netnsDriver: NetworkDriver & { validate(req: SetupContext['re
       ...(opts.outboundAddr ? [`--outbound-addr=${opts.outboundAddr}`] : []),
       ...(opts.outboundAddr6 ? [`--outbound-addr6=${opts.outboundAddr6}`] : []),
       // Relative: the socket is made in its cwd, the container's directory (sun_path limit).
-      '--ready-fd=3', `--api-socket=${sock}`, ...(ctx.foreground ? ['--exit-fd=4'] : []),
+      '--ready-fd=3', `--api-socket=${sock}`, '--exit-fd=4',
       ctx.netnsPath, 'tap0',
     ];
     const logFd = fs.openSync(logPath, 'a', 0o600);
     let child;
     try {
       // Its own session: a ^C meant for the container's foreground run must not reach it.
-      child = spawn(bin, args, { cwd: ctx.dir, stdio: ['ignore', logFd, logFd, 'pipe', ctx.foreground ? 'pipe' : 'ignore'], detached: true });
+      child = spawn(bin, args, { cwd: ctx.dir, stdio: ['ignore', logFd, logFd, 'pipe', 'pipe'], detached: true });
     } finally {
       fs.closeSync(logFd);
     }
@@ -228,8 +235,11 @@ export const slirp4netnsDriver: NetworkDriver & { validate(req: SetupContext['re
       }));
     }
     ready.destroy();
-    // The exit-fd end stays open for as long as this process lives, without keeping it alive.
-    if (ctx.foreground) (child.stdio[4] as net.Socket).unref();
+    // The exit-fd end stays open for as long as this process lives, without keeping it
+    // alive; a detached container's monitor takes it over.
+    const exitEnd = child.stdio[4] as net.Socket;
+    exitEnd.unref();
+    if (!ctx.foreground) holdExitFd(exitEnd);
     child.unref();
     try {
       att.ports = await addPorts(ctx, sock, ctx.request.ports);

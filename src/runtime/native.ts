@@ -2,7 +2,7 @@
 // Shared by create (mode create) and exec (mode exec). Node host process.
 import type { ChildProcess } from 'node:child_process';
 import * as os from 'node:os';
-import type { Readable, Writable } from 'node:stream';
+import type { Readable, Stream, Writable } from 'node:stream';
 import { BerthError, errnoText } from '../common/errors';
 import type { Logger } from '../common/log';
 import { initPath } from '../common/paths';
@@ -58,6 +58,8 @@ export interface InitProcess {
 export interface Launcher {
   command: string;
   args: string[];
+  /** Pipes the launcher inherits after berth-init's fds (a helper's exit-fd end to hold). */
+  inherit?: Stream[];
 }
 
 /**
@@ -74,7 +76,7 @@ export function startInit(plan: Plan, preserveFds: number, log: Logger, launcher
   const initArgs = [String(planFd), String(syncFd)];
   const child = launcher
     ? spawn(launcher.command, [...launcher.args, initPath(), ...initArgs], {
-      stdio: ['ignore', 'ignore', 'ignore', ...extra, 'pipe', 'pipe'], detached: true,
+      stdio: ['ignore', 'ignore', 'ignore', ...extra, 'pipe', 'pipe', ...(launcher.inherit ?? [])], detached: true,
     })
     : spawn(initPath(), initArgs, { stdio: ['inherit', 'inherit', 'inherit', ...extra, 'pipe', 'pipe'] });
   const planStream = child.stdio[planFd] as Writable;

@@ -235,6 +235,15 @@ function compileUncached(sc: Seccomp): Buffer {
       if (a.index < 0 || a.index > 5) {
         throw new BerthError('CONFIG_SCHEMA', `seccomp argument index ${a.index} is out of range 0-5`);
       }
+      // 2^64 is what JSON.parse makes of 18446744073709551615: compiled, it would be 0.
+      for (const v of [a.value, a.valueTwo ?? 0]) {
+        if (!Number.isInteger(v) || v < 0 || BigInt(v) > 0xffffffffffffffffn) {
+          throw new BerthError('CONFIG_SCHEMA', `seccomp argument value ${v} is not a 64-bit unsigned integer`, {
+            context: { field: `linux.seccomp.syscalls[${ri}].args` },
+            hint: 'JSON numbers above 2^53 are rounded: 18446744073709551615 reads as 2^64',
+          });
+        }
+      }
     }
     for (const name of rule.names) {
       const nr = syscalls[name];

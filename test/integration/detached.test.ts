@@ -164,6 +164,15 @@ describe('berth run -d and the detached-container commands', { skip, concurrency
     assert.equal(berth(['rm', id]).status, 0);
   });
 
+  it('logs -f into a pipe whose reader leaves (| head -2) ends quietly with 141', () => {
+    const id = runD(['busybox', 'sh', '-c', 'i=0; while true; do echo line$i; i=$((i+1)); done']);
+    const r = spawnSync('bash', ['-c', `"${path.join(TOP, 'bin', 'berth')}" --root "${root}" logs -f ${id} | head -2; echo "status \${PIPESTATUS[0]}"`],
+      { encoding: 'utf8', timeout: 30_000 });
+    assert.equal(r.stdout, 'line0\nline1\nstatus 141\n');
+    assert.equal(r.stderr, '');
+    assert.equal(berth(['rm', '-f', id]).status, 0);
+  });
+
   it('stop: the exit code of a TERM trap, and SIGKILL (137) after -t for a process that ignores it', async () => {
     const trap = runD(['busybox', 'sh', '-c', 'trap "echo got TERM; exit 7" TERM; echo ready; while true; do sleep 0.1; done']);
     const sleeper = runD(['busybox', 'sleep', '300']);

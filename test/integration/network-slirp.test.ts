@@ -172,6 +172,21 @@ describe('--network slirp4netns', { skip, concurrency: 3 }, () => {
     assert.ok(await waitFor(() => networkLeftovers(root, id, pids).length === 0, 5000), networkLeftovers(root, id, pids).join('\n'));
   });
 
+  it('a detached container\'s slirp4netns lives as long as its monitor (the monitor holds the exit-fd)', async () => {
+    const id = runD(['busybox', 'sleep', '300']);
+    const pids = helperPids(id);
+    assert.equal(pids.length, 1);
+    const rec = JSON.parse(fs.readFileSync(path.join(root, 'containers', id, 'container.json'), 'utf8'));
+    // The berth that made it has exited: slirp4netns is still there, held by the monitor.
+    await sleep(300);
+    assert.ok(isAlive(pids[0]), 'slirp4netns died with the berth that started the detached container');
+    // A monitor killed without a word (no cleanup runs): slirp4netns goes with it.
+    process.kill(rec.monitor.pid, 'SIGKILL');
+    assert.ok(await waitFor(() => !isAlive(pids[0]), 5000), 'slirp4netns outlived the container\'s monitor');
+    assert.equal(berth(['rm', '-f', id]).status, 0);
+    assert.ok(await waitFor(() => networkLeftovers(root, id, pids).length === 0, 5000), networkLeftovers(root, id, pids).join('\n'));
+  });
+
   it('restart gives the container a new slirp4netns and its ports again', async () => {
     const port = await freePort();
     const id = runD(['-p', `127.0.0.1:${port}:80`, 'busybox', 'sh', '-c', 'echo again > /tmp/i; httpd -f -p 80 -h /tmp']);

@@ -23,6 +23,9 @@ export async function attachTerminal(ctx: CliContext, ref: string, flags: Attach
   let raw = false;
   let usedStdin = false;
   let result: AttachResult;
+  // A closed reader ends the attach (engine/attach.ts); an EPIPE reported after that must
+  // not become an uncaught error with a stack trace.
+  for (const s of [process.stdout, process.stderr]) s.on('error', () => undefined);
   try {
     result = await attachContainer(ctx.stores().root, ref, {
       // process.stdin is only touched when asked for: opening it holds the terminal.
@@ -52,6 +55,7 @@ export async function attachTerminal(ctx: CliContext, ref: string, flags: Attach
       process.stdin.destroy();
     }
   }
+  if (result.detached && result.outputClosed) return 141; // as a shell shows a process killed by SIGPIPE
   if (result.detached) {
     process.stderr.write('read escape sequence\n');
     return 1;

@@ -6,7 +6,7 @@ import { BerthError } from '../../common/errors';
 import {
   connectNetwork, createNetwork, disconnectNetwork, networkUsers, pruneNetworks, removeNetwork,
 } from '../../engine/bridge-networks';
-import { NetworkRecord, NetworkStore } from '../../network/networks';
+import { NetworkRecord, NetworkStore, withNetworkLock } from '../../network/networks';
 import { print, table } from '../output';
 import type { CliContext } from '.';
 
@@ -64,21 +64,23 @@ export function register(program: Command, ctx: CliContext): void {
     .option('--no-trunc', 'print whole ids')
     .option('-f, --filter <key=value>', 'name=N, id=ID, driver=D, label=K[=V], dangling=true|false (repeatable)', collect, [])
     .addOption(new Option('--format <format>', 'output format').choices(['table', 'json']).default('table'))
-    .action((o: { quiet?: boolean; trunc: boolean; filter: string[]; format: string }) => {
+    // Under the network lock: reading the leases drops stale ones from the file, and that
+    // write must not race a run making a lease (networks.ts liveLeases).
+    .action((o: { quiet?: boolean; trunc: boolean; filter: string[]; format: string }) => withNetworkLock(() => {
       const store = new NetworkStore(root());
       const list = store.list().filter((n) => matches(root(), n, o.filter));
       const id = (n: NetworkRecord) => (o.trunc ? n.id.slice(0, 12) : n.id);
       if (o.quiet) return print(list.map((n) => `${id(n)}\n`).join(''));
       if (o.format === 'json') return print(JSON.stringify(list.map((n) => inspectOf(store, n)), null, 2) + '\n');
       print(table(['NETWORK ID', 'NAME', 'DRIVER', 'SUBNET', 'GATEWAY'], list.map((n) => [id(n), n.name, n.driver, n.subnet, n.gateway])));
-    });
+    }));
 
   network.command('inspect <names...>').description('show networks as JSON')
-    .action((names: string[]) => {
+    .action((names: string[]) => withNetworkLock(() => {
       const store = new NetworkStore(root());
       const out = names.map((n) => inspectOf(store, store.get(n, false)));
       print(JSON.stringify(out, null, 2) + '\n');
-    });
+    }));
 
   network.command('rm <names...>').alias('remove').description('remove networks no container uses')
     .action(async (names: string[]) => {
