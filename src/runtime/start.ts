@@ -30,6 +30,13 @@ export function start(ctx: RuntimeContext, id: string): ContainerRecord {
         if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') throw err;
       }
       if (!isAlive(rec)) {
+        // A short process can be released, run and exit between the read above and this
+        // check (seen under load): its byte is then in the fifo, and it did start.
+        try {
+          if (fs.readSync(fd, buf, 0, 1, null) === 1) break;
+        } catch {
+          // EAGAIN: it really exited before start
+        }
         throw new BerthError('RUNTIME_START', `container "${id}" exited before it could start`, { context: { containerId: id } });
       }
       sleep(1);
