@@ -13,7 +13,9 @@ for (const name of ['berth-runtime', 'berth']) {
   const bundle = path.join(dist, `${name}-snapshot.js`);
   esbuild.buildSync({
     entryPoints: [path.join(dist, 'cli', `${name === 'berth' ? 'berth' : 'runtime'}-snapshot.js`)],
-    // The Node addon (.node) is loaded at run time by path, never bundled.
+    // The Node addon (.node) is loaded at run time by path, never bundled; so is undici
+    // (src/image/registry.ts): a third of the snapshot, needed only for extra CAs.
+    external: ['undici'],
     bundle: true, platform: 'node', target: 'node20', format: 'iife', outfile: bundle, logLevel: 'warning',
   });
   // Written beside and renamed into place: a berth starting while this runs must find the

@@ -3,11 +3,14 @@
 // pull.ts in the berth process. Plain HTTP only for loopback hosts or tlsVerify: false.
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
+import { createRequire } from 'node:module';
 import { isIP } from 'node:net';
+import * as path from 'node:path';
 import { Readable } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { BerthError } from '../common/errors';
 import type { Logger } from '../common/log';
+import { topDir } from '../common/paths';
 import { getCredentials, type Credentials } from './auth';
 import { DEFAULT_DOMAIN, isDigest, type Reference } from './reference';
 
@@ -566,8 +569,10 @@ export class RegistryClient {
       // the built-in fetch has no other way to receive. Loaded only here: it is large.
       // node:tls is required here too: loaded while bin/berth's start-up snapshot is built,
       // it breaks the snapshot.
-      // eslint-disable-next-line @typescript-eslint/no-require-imports
-      const { Agent } = require('undici') as typeof import('undici');
+      // Resolved from the checkout at run time, not bundled into bin/berth's start-up
+      // snapshot: a third of the snapshot, deserialized at every start (~9 ms), for a
+      // module only this rare path needs.
+      const { Agent } = createRequire(path.join(topDir(), 'package.json'))('undici') as typeof import('undici');
       // eslint-disable-next-line @typescript-eslint/no-require-imports
       const { rootCertificates } = require('node:tls') as typeof import('node:tls');
       this.dispatcher = pem ? new Agent({ connect: { ca: [...rootCertificates, pem] } }) : null;
