@@ -4,7 +4,9 @@
 # side by side with podman for the modes it has (slirp4netns, bridge (CNI); none as the baseline).
 #
 # Usage (as root, from any directory):  bench/network.sh
-# Environment: RUNS (default 15), WARMUP (default 3), SECONDS_PER_TEST (default 3).
+# Environment: RUNS (default 15), WARMUP (default 3), SECONDS_PER_TEST (default 3),
+#   ROUNDS (default 3): each throughput is the median of ROUNDS runs, berth's and podman's
+#   alternating, since one run of a few seconds varies by tens of percent here.
 # Needs: hyperfine iperf3 podman slirp4netns passt (./setup.sh installs them), a built tree.
 # Traffic stays on the host: the iperf3 server listens on 127.0.0.1 only, and containers
 # reach it through their mode's host-loopback mapping (slirp4netns 10.0.2.2 with
@@ -15,6 +17,7 @@ REPO=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)
 RUNS=${RUNS:-15}
 WARMUP=${WARMUP:-3}
 SECS=${SECONDS_PER_TEST:-3}
+ROUNDS=${ROUNDS:-3}
 die() { echo "network.sh: $*" >&2; exit 1; }
 [ "$(id -u)" -eq 0 ] || die "must run as root"
 for t in hyperfine iperf3 podman slirp4netns tar; do command -v "$t" >/dev/null || die "'$t' not found; run $REPO/setup.sh"; done
@@ -66,14 +69,26 @@ measure() {
   node -e 'const j=JSON.parse(process.argv[1]); console.log((j.end.sum_received.bits_per_second/1e9).toFixed(2))' "$json"
 }
 IPERF_ARGS="-p $PORT -t $SECS -J"
+# NAME_A "CMD_A" NAME_B "CMD_B": ROUNDS runs of each, alternating -> "medianA medianB".
+# (CMD_B may be "" for a mode podman lacks: its median is then "-".)
+median_pair() {
+  local a=() b=() i
+  for ((i = 0; i < ROUNDS; i++)); do
+    a+=("$(eval "measure $1 $2")")
+    [ -n "$4" ] && b+=("$(eval "measure $3 $4")")
+  done
+  node -e 'const med = (s) => { const v = s.split(" ").filter((x) => x && x !== "-").map(Number).sort((x, y) => x - y);
+    return v.length ? v[Math.floor((v.length - 1) / 2)].toFixed(2) : "-"; };
+    console.log(med(process.argv[1]) + " " + med(process.argv[2]))' "${a[*]}" "${b[*]:-}"
+}
 echo
-echo "TCP throughput, container -> iperf3 server on the host's 127.0.0.1 (${SECS} s each)"
+echo "TCP throughput, container -> iperf3 server on the host's 127.0.0.1 (${SECS} s each, median of $ROUNDS)"
 printf '%-24s %10s %10s\n' mode berth podman
-S_B=$(measure berth-slirp $BERTH run --rm --network slirp4netns:allow_host_loopback=true localhost/iperf:bench iperf3 -c 10.0.2.2 $IPERF_ARGS)
-S_P=$(measure podman-slirp "${PODMAN[@]}" run --rm $PODMAN_FLAGS --network slirp4netns:allow_host_loopback=true localhost/iperf:bench iperf3 -c 10.0.2.2 $IPERF_ARGS)
+read -r S_B S_P < <(median_pair berth-slirp '$BERTH run --rm --network slirp4netns:allow_host_loopback=true localhost/iperf:bench iperf3 -c 10.0.2.2 $IPERF_ARGS' \
+  podman-slirp '"${PODMAN[@]}" run --rm $PODMAN_FLAGS --network slirp4netns:allow_host_loopback=true localhost/iperf:bench iperf3 -c 10.0.2.2 $IPERF_ARGS')
 printf '%-24s %8s Gb %8s Gb\n' slirp4netns "$S_B" "$S_P"
 if [ "$HAVE_PASTA" = 1 ] && [ -n "$GW" ]; then
-  P_B=$(measure berth-pasta $BERTH run --rm --network pasta:allow_host_loopback=true localhost/iperf:bench iperf3 -c "$GW" $IPERF_ARGS)
+  read -r P_B _ < <(median_pair berth-pasta '$BERTH run --rm --network pasta:allow_host_loopback=true localhost/iperf:bench iperf3 -c "$GW" $IPERF_ARGS' '' '')
   printf '%-24s %8s Gb %10s\n' pasta "$P_B" "(no pasta in podman 4.3)"
 else
   echo "pasta: missing (no pasta binary or no default route)"
@@ -94,8 +109,8 @@ IPERF_BR_PID=$!
 iperf3 -s -B 10.214.250.1 -p "$PORT" >/dev/null 2>&1 &
 IPERF_PBR_PID=$!
 sleep 0.5
-B_B=$(measure berth-bridge $BERTH run --rm --network "$BR_NET" localhost/iperf:bench iperf3 -c "$BR_GW" $IPERF_ARGS)
-B_P=$(measure podman-bridge "${PODMAN[@]}" run --rm $PODMAN_FLAGS --network "$POD_NET" localhost/iperf:bench iperf3 -c 10.214.250.1 $IPERF_ARGS)
+read -r B_B B_P < <(median_pair berth-bridge '$BERTH run --rm --network "$BR_NET" localhost/iperf:bench iperf3 -c "$BR_GW" $IPERF_ARGS' \
+  podman-bridge '"${PODMAN[@]}" run --rm $PODMAN_FLAGS --network "$POD_NET" localhost/iperf:bench iperf3 -c 10.214.250.1 $IPERF_ARGS')
 kill "$IPERF_BR_PID" "$IPERF_PBR_PID" 2>/dev/null || true
 printf '%-24s %8s Gb %8s Gb\n' bridge "$B_B" "$B_P"
 H_B=$(measure berth-host $BERTH run --rm --network host localhost/iperf:bench iperf3 -c 127.0.0.1 $IPERF_ARGS)

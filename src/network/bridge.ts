@@ -209,7 +209,7 @@ async function startProxy(ports: PortMapping[], address: string, watch: string):
     throw new BerthError('NETWORK_PROXY', `start the port proxy: ${msg}`, { hint: `check that ${proxyPath()} is built (make -C native)` });
   }
   const bound = line.split(' ').slice(1).map(Number);
-  const helper = helperOf(PROXY, child.pid!);
+  const helper = helperOf(PROXY, child.pid!, child);
   if (!helper) throw new BerthError('NETWORK_PROXY', 'the port proxy exited right after it started', { hint: 'run with --debug' });
   return { helper, ports: ports.map((p, i) => ({ ...p, hostIp: p.hostIp || '0.0.0.0', hostPort: bound[i] })) };
 }

@@ -216,7 +216,7 @@ export const slirp4netnsDriver: NetworkDriver & { validate(req: SetupContext['re
     } finally {
       fs.closeSync(logFd);
     }
-    const helper: HelperProcess | undefined = child.pid ? helperOf('slirp4netns', child.pid) : undefined;
+    const helper: HelperProcess | undefined = child.pid ? helperOf('slirp4netns', child.pid, child) : undefined;
     if (helper) ctx.onHelper?.(helper);
     const att: NetworkAttachment = {
       mode: 'slirp4netns', netnsPath: ctx.netnsPath, device: 'tap0', address: addr.guest, gateway: addr.gateway,
