@@ -481,8 +481,9 @@ export async function main(argv: string[]): Promise<number> {
       }, logger());
     });
 
-  // The monitor's exit command (engine/lifecycle.ts); not for users.
-  const container = program.command('container', { hidden: true }).description('manage containers');
+  // `container cleanup` is the monitor's exit command (engine/lifecycle.ts), not for users;
+  // `container prune` is added in commands/containers-ops.ts.
+  const container = program.command('container').description('manage containers');
   container.command('cleanup <id>', { hidden: true }).description('finish an exited detached container (internal)')
     .action(async (id: string) => {
       await cleanupContainer(st().root, id, logger());
