@@ -103,7 +103,9 @@ export interface RestartPolicy {
   maximumRetryCount: number;
 }
 
-const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
+// A name is a file in names/: at most 255 bytes (NAME_MAX).
+const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,254}$/;
+const NAME_HINT = 'use up to 255 letters, digits, "_", "." and "-", starting with a letter or digit';
 const ADJECTIVES = ['brave', 'calm', 'eager', 'fond', 'gentle', 'happy', 'jolly', 'keen', 'lucid', 'merry', 'nimble',
   'proud', 'quiet', 'sharp', 'sunny', 'tidy', 'vivid', 'witty', 'zesty', 'bold'];
 const NOUNS = ['anchor', 'barge', 'buoy', 'cabin', 'canal', 'cargo', 'dock', 'ferry', 'harbor', 'hull', 'jetty', 'keel',
@@ -132,7 +134,7 @@ export class ContainerStore {
     const id = randomBytes(32).toString('hex');
     if (name !== undefined && !NAME_RE.test(name)) {
       throw new BerthError('CONTAINER_NAME_INVALID', `container name "${name}" is not valid`, {
-        hint: 'use letters, digits, "_", "." and "-", starting with a letter or digit',
+        hint: NAME_HINT,
       });
     }
     for (let attempt = 0; ; attempt++) {
@@ -289,7 +291,7 @@ export class ContainerStore {
   rename(rec: ContainerRecord, name: string): ContainerRecord {
     if (!NAME_RE.test(name)) {
       throw new BerthError('CONTAINER_NAME_INVALID', `container name "${name}" is not valid`, {
-        hint: 'use letters, digits, "_", "." and "-", starting with a letter or digit',
+        hint: NAME_HINT,
       });
     }
     if (name === rec.name) return rec;
