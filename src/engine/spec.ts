@@ -65,6 +65,18 @@ export function parseBytes(flag: string, v: string): number {
   return Math.floor(Number(m[1]) * mult);
 }
 
+/** 2^64 - 1 as a double (2^64): the OCI spec's RLIM_INFINITY; the runtime maps it to infinity. */
+const RLIM_INFINITY = 2 ** 64;
+
+/** The kernel's ceiling for RLIMIT_NOFILE (fs.nr_open); setrlimit(2) fails with EPERM above it. */
+function nrOpen(): number {
+  try {
+    return Number(fs.readFileSync('/proc/sys/fs/nr_open', 'utf8').trim()) || 1048576;
+  } catch {
+    return 1048576;
+  }
+}
+
 function capName(c: string): string {
   const up = c.toUpperCase();
   return up === 'ALL' ? up : up.startsWith('CAP_') ? up : `CAP_${up}`;
@@ -176,18 +188,61 @@ export const INIT_IN_CONTAINER = '/dev/init';
 const RLIMIT_NAMES = ['as', 'core', 'cpu', 'data', 'fsize', 'locks', 'memlock', 'msgqueue', 'nice', 'nofile', 'nproc',
   'rss', 'rtprio', 'rttime', 'sigpending', 'stack'];
 
+/** /proc/self/limits rows, by --ulimit name. */
+const LIMITS_ROWS: Record<string, string> = {
+  as: 'Max address space', core: 'Max core file size', cpu: 'Max cpu time', data: 'Max data size', fsize: 'Max file size',
+  locks: 'Max file locks', memlock: 'Max locked memory', msgqueue: 'Max msgqueue size', nice: 'Max nice priority',
+  nofile: 'Max open files', nproc: 'Max processes', rss: 'Max resident set', rtprio: 'Max realtime priority',
+  rttime: 'Max realtime timeout', sigpending: 'Max pending signals', stack: 'Max stack size',
+};
+
+/** This process's hard limit NAME (the container's init inherits it); undefined if unlimited or unknown. */
+function hostHardLimit(name: string): number | undefined {
+  try {
+    const row = fs.readFileSync('/proc/self/limits', 'utf8').split('\n').find((l) => l.startsWith(`${LIMITS_ROWS[name]}  `));
+    const hard = row?.slice(LIMITS_ROWS[name].length).trim().split(/\s+/)[1];
+    return hard && /^\d+$/.test(hard) ? Number(hard) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** `--ulimit nofile=1024[:2048]` (-1 or "unlimited": no limit) -> process.rlimits. @throws BerthError USAGE */
-export function parseUlimits(flags: string[]): { type: string; soft: number; hard: number }[] {
+export function parseUlimits(flags: string[], inUserns = false): { type: string; soft: number; hard: number }[] {
+  const canRaise = !inUserns && hostBoundingSet().has('CAP_SYS_RESOURCE');
   const out = new Map<string, { type: string; soft: number; hard: number }>();
   for (const f of flags) {
     const m = /^([a-z]+)=(-?\d+|unlimited)(?::(-?\d+|unlimited))?$/.exec(f.trim());
     if (!m || !RLIMIT_NAMES.includes(m[1])) {
       throw new BerthError('USAGE', `--ulimit "${f}" must be NAME=SOFT[:HARD]`, { hint: `NAME is one of ${RLIMIT_NAMES.join(', ')}` });
     }
-    const num = (v: string) => (v === 'unlimited' || v === '-1' ? -1 : Number(v));
+    // -1 and "unlimited" are RLIM_INFINITY, as Docker's (--ulimit memlock=-1:-1).
+    const num = (v: string) => {
+      if (v === 'unlimited' || v === '-1') return RLIM_INFINITY;
+      const n = Number(v);
+      if (n < 0 || !Number.isSafeInteger(n)) {
+        throw new BerthError('USAGE', `--ulimit "${f}": ${v} is not a limit`, { hint: 'give a number from 0 to 2^53 - 1, or -1 / unlimited for no limit' });
+      }
+      return n;
+    };
     const soft = num(m[2]);
     const hard = m[3] !== undefined ? num(m[3]) : soft;
-    if (hard !== -1 && (soft === -1 || soft > hard)) throw new BerthError('USAGE', `--ulimit "${f}": the soft limit is above the hard limit`);
+    if (soft > hard) throw new BerthError('USAGE', `--ulimit "${f}": the soft limit is above the hard limit`);
+    if (m[1] === 'nofile' && hard > nrOpen()) {
+      throw new BerthError('USAGE', `--ulimit "${f}": nofile cannot be ${hard === RLIM_INFINITY ? 'unlimited' : `above the kernel's maximum (fs.nr_open = ${nrOpen()})`}`, {
+        hint: `give at most ${nrOpen()}, or raise fs.nr_open with sysctl`,
+      });
+    }
+    // Raising a hard limit takes CAP_SYS_RESOURCE in the initial user namespace; without it
+    // setrlimit(2) in the container's init fails with a bare EPERM: say which limit, here.
+    if (!canRaise) {
+      const ceiling = hostHardLimit(m[1]);
+      if (ceiling !== undefined && hard > ceiling) {
+        throw new BerthError('USAGE', `--ulimit "${f}": the hard limit is above this host's (${ceiling}), and berth cannot raise it (no CAP_SYS_RESOURCE${inUserns ? ' for a container in a user namespace' : ''})`, {
+          hint: `give a hard limit of at most ${ceiling}`,
+        });
+      }
+    }
     out.set(m[1], { type: `RLIMIT_${m[1].toUpperCase()}`, soft, hard });
   }
   return [...out.values()];
@@ -286,7 +341,7 @@ export function buildSpec(input: SpecInput): Spec {
       cwd: opts.workdir ?? (image.WorkingDir || '/'),
       capabilities: { bounding: caps, effective: caps, permitted: caps },
       noNewPrivileges: security.noNewPrivileges,
-      ...(opts.ulimits?.length ? { rlimits: parseUlimits(opts.ulimits) } : {}),
+      ...(opts.ulimits?.length ? { rlimits: parseUlimits(opts.ulimits, !!input.userns) } : {}),
     },
     root: { path: input.rootfs, readonly: opts.readOnly },
     hostname,

@@ -55,4 +55,30 @@ describe('hostile berth CLI input', { skip }, () => {
     assert.equal(berth(['rm', '-f', 'short']).status, 0);
     assert.deepEqual(fs.readdirSync(path.join(root, 'names')), []);
   });
+
+  it('--ulimit: -1 and unlimited mean no limit (as Docker\'s), bad values are named', () => {
+    const limits = fs.readFileSync('/proc/self/limits', 'utf8');
+    const hardOf = (row: string) => limits.split('\n').find((l) => l.startsWith(row))!.slice(row.length).trim().split(/\s+/)[1];
+    // core's hard limit is normally unlimited: -1 is then allowed without CAP_SYS_RESOURCE.
+    if (hardOf('Max core file size') === 'unlimited') {
+      for (const v of ['core=-1', 'core=unlimited', 'core=0:-1']) {
+        const r = berth(['run', '--rm', '--ulimit', v, 'busybox', 'sh', '-c', 'ulimit -Hc']);
+        assert.equal(r.status, 0, `${v}: ${r.stderr}`);
+        assert.equal(r.stdout, 'unlimited\n');
+      }
+    }
+    refused(['run', '--rm', '--ulimit', 'nofile=-1', 'busybox', 'true'], /--ulimit "nofile=-1": nofile cannot be unlimited/);
+    refused(['run', '--rm', '--ulimit', 'nofile=99999999999', 'busybox', 'true'], /nofile cannot be above the kernel's maximum \(fs\.nr_open = \d+\)/);
+    refused(['run', '--rm', '--ulimit', 'core=99999999999999999999999', 'busybox', 'true'], /--ulimit "core=9+": 9+ is not a limit/);
+    refused(['run', '--rm', '--ulimit', 'core=-5', 'busybox', 'true'], /--ulimit "core=-5": -5 is not a limit/);
+    refused(['run', '--rm', '--ulimit', 'nofile=2:1', 'busybox', 'true'], /the soft limit is above the hard limit/);
+    refused(['run', '--rm', '--ulimit', 'core=-1:0', 'busybox', 'true'], /the soft limit is above the hard limit/);
+    // Above this host's hard limit, without CAP_SYS_RESOURCE (or in a user namespace):
+    // which flag and which ceiling, not "setrlimit resource 8: EPERM".
+    const memlock = hardOf('Max locked memory');
+    if (memlock !== 'unlimited') {
+      refused(['run', '--rm', '--userns', 'auto', '--ulimit', `memlock=${Number(memlock) + 4096}`, 'busybox', 'true'],
+        new RegExp(`--ulimit "memlock=\\d+": the hard limit is above this host's \\(${memlock}\\), and berth cannot raise it`));
+    }
+  });
 });
