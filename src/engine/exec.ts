@@ -11,7 +11,7 @@ import type { Process } from '../runtime/spec';
 import { statusOf } from '../runtime/state';
 import { ContainerRecord, ContainerStore } from './containers';
 import { resolveContainer, runtimeContext } from './lifecycle';
-import { resolveUser } from './spec';
+import { checkWorkdir, resolveUser } from './spec';
 
 export interface ExecRequest {
   args: string[];
@@ -82,6 +82,7 @@ export async function execInContainer(root: string, ref: string, req: ExecReques
   if (req.tty && req.detach) {
     throw new BerthError('UNSUPPORTED', 'exec -d cannot have a terminal (-t) yet', { hint: 'leave out -t with -d' });
   }
+  if (req.workdir !== undefined) checkWorkdir(req.workdir);
   const rec = await requireRunning(root, ref, 'exec in', req.log);
   const ctx = runtimeContext(root, req.log);
   const rt = ctx.state.read(rec.id);

@@ -62,8 +62,14 @@ export function parseBytes(flag: string, v: string): number {
   const m = /^(\d+(?:\.\d+)?)([bkmg]?)b?$/i.exec(v.trim());
   if (!m) throw new BerthError('USAGE', `${flag} "${v}" is not a size`, { hint: 'use a number with an optional unit: 512m, 2g, 65536k' });
   const mult = { '': 1, b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[m[2].toLowerCase() as '' | 'b' | 'k' | 'm' | 'g'];
-  return Math.floor(Number(m[1]) * mult);
+  const n = Math.floor(Number(m[1]) * mult);
+  // Past 2^53 a double no longer counts bytes exactly (and the OCI field is an int64).
+  if (!Number.isSafeInteger(n)) throw new BerthError('USAGE', `${flag} "${v}" is too large`, { hint: 'give a smaller size (at most 8388607g), or leave the flag out for no limit' });
+  return n;
 }
+
+/** Docker's (and the kernel's practical) floor: a smaller limit kills the init before it runs. */
+const MIN_MEMORY = 6 * 1024 ** 2;
 
 /** 2^64 - 1 as a double (2^64): the OCI spec's RLIM_INFINITY; the runtime maps it to infinity. */
 const RLIM_INFINITY = 2 ** 64;
@@ -120,6 +126,13 @@ function readInRoot(rootfs: string, file: string): string | undefined {
   }
 }
 
+/** -w / --workdir: the runtime needs an absolute path. @throws BerthError USAGE */
+export function checkWorkdir(dir: string): void {
+  if (!dir.startsWith('/')) {
+    throw new BerthError('USAGE', `--workdir "${dir}" is not an absolute path`, { hint: `give the directory from the container's root, e.g. -w /${dir || 'app'}` });
+  }
+}
+
 /**
  * Resolves USER ("name", "uid", "name:group", "uid:gid") against the image's own
  * /etc/passwd and /etc/group, as Docker does.
@@ -157,6 +170,10 @@ export function resolveUser(rootfs: string, user: string | undefined): { uid: nu
       if (!row) throw new BerthError('USER_NOT_FOUND', `group "${g}" is not in the image's /etc/group`);
       gid = Number(row[2]);
     }
+  }
+  // As Docker's: ids past 2^31 - 1 are refused (the kernel's id_t is 32 bits, -1 is special).
+  for (const [what, id] of [['uid', uid], ['gid', gid]] as const) {
+    if (id > 2147483647) throw new BerthError('USAGE', `user "${user}": ${what} ${id} is out of range`, { hint: 'uids and gids go from 0 to 2147483647' });
   }
   const additionalGids = name ? groups.filter((r) => (r[3] ?? '').split(',').includes(name!)).map((r) => Number(r[2])).filter((x) => x !== gid) : [];
   return { uid, gid, additionalGids, home: passwd.find((p) => p[2] === String(uid))?.[5] || '/' };
@@ -287,6 +304,7 @@ export function buildSpec(input: SpecInput): Spec {
     if (i <= 0) throw new BerthError('USAGE', `environment variable "${e}" must be NAME=VALUE or NAME`);
     env.set(e.slice(0, i), e.slice(i + 1));
   }
+  if (opts.workdir !== undefined) checkWorkdir(opts.workdir);
   const user = resolveUser(input.rootfs, opts.user ?? image.User);
   if (!env.has('HOME')) env.set('HOME', user.home);
   const caps = capabilities(opts);
@@ -319,14 +337,26 @@ export function buildSpec(input: SpecInput): Spec {
   ];
 
   const resources: NonNullable<NonNullable<Spec['linux']>['resources']> = { devices: [{ allow: false, access: 'rwm' }] };
-  if (opts.memory) resources.memory = { limit: parseBytes('--memory', opts.memory) };
+  if (opts.memory) {
+    const limit = parseBytes('--memory', opts.memory);
+    if (limit < MIN_MEMORY) {
+      throw new BerthError('USAGE', `--memory "${opts.memory}" is below the minimum of 6m`, { hint: 'give 6m or more; a smaller limit kills the container before it starts' });
+    }
+    resources.memory = { limit };
+  }
   if (opts.pidsLimit) {
     if (!/^-?\d+$/.test(opts.pidsLimit)) throw new BerthError('USAGE', `--pids-limit "${opts.pidsLimit}" is not a number`);
+    if (!Number.isSafeInteger(Number(opts.pidsLimit))) {
+      throw new BerthError('USAGE', `--pids-limit "${opts.pidsLimit}" is too large`, { hint: 'give a number of processes, or -1 for no limit' });
+    }
     resources.pids = { limit: Number(opts.pidsLimit) };
   }
   if (opts.cpus) {
     const n = Number(opts.cpus);
     const ncpu = os.cpus().length;
+    if (opts.cpus.trim() === '' || Number.isNaN(n)) {
+      throw new BerthError('USAGE', `--cpus "${opts.cpus}" is not a number`, { hint: `give a number of CPUs from 0.01 to ${ncpu}, e.g. --cpus 1.5` });
+    }
     if (!(n >= 0.01 && n <= ncpu)) {
       throw new BerthError('USAGE', `--cpus "${opts.cpus}" is out of range: this host has ${ncpu} CPUs`, { hint: `give a number from 0.01 to ${ncpu}` });
     }

@@ -81,4 +81,25 @@ describe('hostile berth CLI input', { skip }, () => {
         new RegExp(`--ulimit "memlock=\\d+": the hard limit is above this host's \\(${memlock}\\), and berth cannot raise it`));
     }
   });
+
+  it('out-of-range sizes, counts and ids name the flag, not a config.json field', () => {
+    refused(['run', '--rm', '-m', '1b', 'busybox', 'true'], /--memory "1b" is below the minimum of 6m/);
+    refused(['run', '--rm', '-m', '99999999999999999999999g', 'busybox', 'true'], /--memory "9+g" is too large/);
+    refused(['run', '--rm', '--pids-limit', '99999999999999999999999', 'busybox', 'true'], /--pids-limit "9+" is too large/);
+    refused(['run', '--rm', '--cpus', 'abc', 'busybox', 'true'], /--cpus "abc" is not a number/);
+    refused(['run', '--rm', '-u', '99999999999', 'busybox', 'true'], /user "9+": uid 9+ is out of range/);
+    refused(['run', '--rm', '-u', '0:4294967296', 'busybox', 'true'], /user "0:4294967296": gid 4294967296 is out of range/);
+    refused(['run', '--rm', '-w', 'relative', 'busybox', 'true'], /--workdir "relative" is not an absolute path/);
+    const r = berth(['run', '--rm', '-m', '6m', '-u', '2147483647', '-w', '/tmp', 'busybox', 'sh', '-c', 'id -u; pwd']);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout, '2147483647\n/tmp\n');
+    assert.equal(berth(['run', '-d', '--name', 'ex', 'busybox', 'sleep', '30']).status, 0);
+    for (const [args, re] of [[['-w', 'rel'], /--workdir "rel" is not an absolute path/], [['-u', '99999999999'], /uid 9+ is out of range/]] as const) {
+      const e = berth(['exec', ...args, 'ex', 'true']);
+      assert.equal(e.status, 125, e.stderr);
+      assert.match(e.stderr, re);
+      assert.doesNotMatch(e.stderr, /config\.json|process\./);
+    }
+    assert.equal(berth(['rm', '-f', 'ex']).status, 0);
+  });
 });
