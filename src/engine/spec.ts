@@ -3,6 +3,7 @@
 // capabilities, masked paths and namespaces. engine/ -> runtime/ contract (DESIGN.md).
 import * as fs from 'node:fs';
 import * as os from 'node:os';
+import * as path from 'node:path';
 import { BerthError } from '../common/errors';
 import { native } from '../common/native';
 import { topDir } from '../common/paths';
@@ -123,6 +124,21 @@ function readInRoot(rootfs: string, file: string): string | undefined {
     return undefined;
   } finally {
     fs.closeSync(dirfd);
+  }
+}
+
+/**
+ * -v, --mount and --tmpfs may not cover the container's root or its /proc (which the
+ * runtime mounts and then masks): said up front (volumes.ts checks before it makes a named
+ * volume), naming the flag, not as a config.json field or a failed mask of /sys/firmware.
+ * @throws BerthError USAGE
+ */
+export function checkMountTarget(flag: string, target: string): void {
+  const dst = path.posix.resolve('/', target);
+  if (dst === '/' || dst === '/proc') {
+    throw new BerthError('USAGE', `${flag}: cannot mount on "${target}": it is the container's ${dst === '/' ? 'root directory' : '/proc'}`, {
+      hint: 'mount onto a directory inside the container, e.g. /data',
+    });
   }
 }
 
@@ -330,6 +346,7 @@ export function buildSpec(input: SpecInput): Spec {
     ...opts.tmpfs.map((t): Mount => {
       const [dst, o] = t.split(':');
       if (!dst.startsWith('/')) throw new BerthError('USAGE', `--tmpfs "${t}": the path must be absolute`);
+      checkMountTarget(`--tmpfs "${t}"`, dst);
       return { destination: dst, type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev', ...(o ? o.split(',') : ['noexec'])] };
     }),
     ...(input.volumeMounts ?? opts.volumes.map(parseVolume)),

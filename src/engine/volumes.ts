@@ -14,7 +14,7 @@ import { writeFileAtomic } from '../common/atomic';
 import { BerthError, isErrno } from '../common/errors';
 import type { Mount } from '../runtime/spec';
 import { ContainerRecord, ContainerStore } from './containers';
-import { parseVolume } from './spec';
+import { checkMountTarget, parseVolume } from './spec';
 
 const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;
 
@@ -207,7 +207,7 @@ export function parseVolumeFlag(v: string): MountRequest {
   for (const m of modes) {
     if (!['ro', 'rw', 'nocopy'].includes(m)) throw new BerthError('USAGE', `-v "${v}": mode must be ro, rw or nocopy`);
   }
-  if (src.startsWith('/') || src.startsWith('.')) return { type: 'bind', source: src, target: dst, readonly: modes.includes('ro'), flag: v };
+  if (src.startsWith('/') || src.startsWith('.')) return { type: 'bind', source: src, target: dst, readonly: modes.includes('ro'), flag: `-v "${v}"` };
   return { type: 'volume', source: src, target: dst, readonly: modes.includes('ro'), noCopy: modes.includes('nocopy'), flag: `-v "${v}"` };
 }
 
@@ -263,6 +263,7 @@ export function resolveMounts(root: string, rootfs: string, volumes: string[], m
   const store = new VolumeStore(root);
   const out: Mount[] = [];
   const records: MountRecord[] = [];
+  for (const r of requests) checkMountTarget(r.flag, r.target);
   try {
     for (const r of requests) {
       const dst = path.posix.normalize(r.target);

@@ -102,4 +102,14 @@ describe('hostile berth CLI input', { skip }, () => {
     }
     assert.equal(berth(['rm', '-f', 'ex']).status, 0);
   });
+
+  it('-v, --mount and --tmpfs onto the root or /proc are refused naming the flag, before a named volume is made', () => {
+    refused(['run', '--rm', '-v', '/tmp:/', 'busybox', 'true'], /^berth: -v "\/tmp:\/": cannot mount on "\/": it is the container's root directory\nhint: /);
+    refused(['run', '--rm', '-v', '/tmp:/x/..', 'busybox', 'true'], /cannot mount on "\/x\/\.\.": it is the container's root directory/);
+    refused(['run', '--rm', '-v', 'newvol:/', 'busybox', 'true'], /-v "newvol:\/": cannot mount on "\/"/);
+    refused(['run', '--rm', '--mount', 'type=bind,src=/tmp,dst=/proc', 'busybox', 'true'], /--mount "type=bind,src=\/tmp,dst=\/proc": cannot mount on "\/proc": it is the container's \/proc/);
+    refused(['run', '--rm', '--tmpfs', '/proc', 'busybox', 'true'], /--tmpfs "\/proc": cannot mount on "\/proc"/);
+    refused(['run', '--rm', '-v', '/tmp:/proc/', 'busybox', 'true'], /cannot mount on "\/proc\/"/);
+    assert.equal(berth(['volume', 'ls', '-q']).stdout, '');
+  });
 });
