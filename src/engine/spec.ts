@@ -311,6 +311,12 @@ export function buildSpec(input: SpecInput): Spec {
       hint: `berth run ${opts.image} COMMAND [ARG...]`,
     });
   }
+  if (!args[0]) {
+    // As Docker's: an empty program name is not found (127), said in the user's words.
+    throw new BerthError('RUNTIME_EXEC_NOT_FOUND', 'the command to run is an empty string', {
+      exitCode: 127, hint: `give a program: berth run ${opts.image} COMMAND, or --entrypoint PROGRAM`,
+    });
+  }
   const hostname = opts.hostname ?? input.id.slice(0, 12);
   const env = new Map<string, string>();
   // -e NAME alone passes the host's value on, or nothing when it is unset (as Docker's).

@@ -112,4 +112,14 @@ describe('hostile berth CLI input', { skip }, () => {
     refused(['run', '--rm', '-v', '/tmp:/proc/', 'busybox', 'true'], /cannot mount on "\/proc\/"/);
     assert.equal(berth(['volume', 'ls', '-q']).stdout, '');
   });
+
+  it('an empty command is not found (127, as Docker\'s), said in the user\'s words', () => {
+    for (const args of [['run', '--rm', 'busybox', ''], ['run', '--rm', '--entrypoint', '', 'busybox', '', 'x'], ['run', '-d', 'busybox', '']]) {
+      const r = berth(args);
+      assert.equal(r.status, 127, r.stderr);
+      assert.match(r.stderr, /^berth: the command to run is an empty string\nhint: /);
+      assert.doesNotMatch(r.stderr, /process\.args/);
+      assert.equal(berth(['ps', '-aq']).stdout, '');
+    }
+  });
 });
