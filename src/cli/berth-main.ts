@@ -378,10 +378,10 @@ export async function main(argv: string[]): Promise<number> {
           rec.state.status === 'created' ? begin : undefined);
         return;
       }
-      for (const ref of refs) {
+      await eachContainer(refs, async (ref) => {
         await startContainer(st().root, ref, logger());
         print(`${ref}\n`);
-      }
+      });
     });
 
   const statusText = (c: ContainerRecord): string => {
@@ -411,44 +411,61 @@ export async function main(argv: string[]): Promise<number> {
       ])));
     });
 
+  /**
+   * As Docker's rm/stop/kill/start/restart of several containers: each one is tried, a
+   * failure is reported and the others still go (`rm -f gone c2` removes c2); the exit
+   * status is then 125. One container: its error as usual.
+   */
+  const eachContainer = async (refs: string[], fn: (ref: string) => Promise<void>): Promise<void> => {
+    if (refs.length === 1) return fn(refs[0]);
+    for (const ref of refs) {
+      try {
+        await fn(ref);
+      } catch (err) {
+        const code = reportError(PROG, err, log);
+        result = code === 126 || code === 127 ? code : 125;
+      }
+    }
+  };
+
   program.command('rm <containers...>').description('remove containers')
     .option('-f, --force', 'kill and remove running containers too')
     .option('-v, --volumes', 'remove the container\'s anonymous volumes too')
     .action(async (refs: string[], o: { force?: boolean; volumes?: boolean }) => {
-      for (const ref of refs) {
+      await eachContainer(refs, async (ref) => {
         await removeContainer(st().root, ref, !!o.force, logger(), !!o.volumes);
         print(`${ref}\n`);
-      }
+      });
     });
 
   program.command('restart <containers...>').description('stop containers (as stop does) and start them again')
     .option('-t, --time <seconds>', 'seconds to wait before killing (default: --stop-timeout, else 10)')
     .action(async (refs: string[], o: { time?: string }) => {
       const t = stopTime(o.time);
-      for (const ref of refs) {
+      await eachContainer(refs, async (ref) => {
         await stopContainer(st().root, ref, t, logger());
         await startContainer(st().root, ref, logger());
         print(`${ref}\n`);
-      }
+      });
     });
 
   program.command('stop <containers...>').description('stop containers: the image\'s stop signal (SIGTERM), then SIGKILL')
     .option('-t, --time <seconds>', 'seconds to wait before killing (default: --stop-timeout, else 10)')
     .action(async (refs: string[], o: { time?: string }) => {
       const t = stopTime(o.time);
-      for (const ref of refs) {
+      await eachContainer(refs, async (ref) => {
         await stopContainer(st().root, ref, t, logger());
         print(`${ref}\n`);
-      }
+      });
     });
 
   program.command('kill <containers...>').description('send a signal to containers')
     .option('-s, --signal <signal>', 'the signal (name or number)', 'KILL')
     .action(async (refs: string[], o: { signal: string }) => {
-      for (const ref of refs) {
+      await eachContainer(refs, async (ref) => {
         await killContainer(st().root, ref, o.signal, logger());
         print(`${ref}\n`);
-      }
+      });
     });
 
   program.command('wait <containers...>').description('wait for containers to exit; print their exit codes')

@@ -122,4 +122,23 @@ describe('hostile berth CLI input', { skip }, () => {
       assert.equal(berth(['ps', '-aq']).stdout, '');
     }
   });
+
+  it('rm/stop/kill/start of several containers go on past one that does not exist, as Docker\'s', () => {
+    assert.equal(berth(['run', '-d', '--name', 'm1', 'busybox', 'sleep', '60']).status, 0);
+    assert.equal(berth(['create', '--name', 'm2', 'busybox', 'sleep', '60']).status, 0);
+    const start = berth(['start', 'gone', 'm2']);
+    assert.equal(start.status, 125);
+    assert.equal(start.stdout, 'm2\n');
+    assert.match(start.stderr, /^berth: no such container: "gone"\nhint: /);
+    const kill = berth(['kill', 'm1', 'gone', 'm2']);
+    assert.equal(kill.status, 125);
+    assert.equal(kill.stdout, 'm1\nm2\n');
+    const rm = berth(['rm', '-f', 'gone', 'm1', 'gone2', 'm2']);
+    assert.equal(rm.status, 125);
+    assert.equal(rm.stdout, 'm1\nm2\n');
+    assert.equal(rm.stderr.match(/no such container/g)?.length, 2, rm.stderr);
+    assert.equal(berth(['ps', '-aq']).stdout, '');
+    // The names are free again.
+    assert.equal(berth(['run', '--rm', '--name', 'm1', 'busybox', 'true']).status, 0);
+  });
 });
