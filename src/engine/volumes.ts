@@ -16,7 +16,9 @@ import type { Mount } from '../runtime/spec';
 import { ContainerRecord, ContainerStore } from './containers';
 import { checkMountTarget, parseVolume } from './spec';
 
-const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;
+// A volume is a directory named after it, renamed to .removing-NAME-XXXXXXXX to remove it:
+// 236 characters keep that within a file name's 255.
+const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{1,235}$/;
 
 export interface VolumeRecord {
   Name: string;
@@ -71,7 +73,7 @@ export class VolumeStore {
     const n = name ?? randomBytes(32).toString('hex');
     if (!NAME_RE.test(n)) {
       throw new BerthError('VOLUME_NAME_INVALID', `volume name "${n}" is not valid`, {
-        hint: 'use at least two letters, digits, "_", "." or "-", starting with a letter or digit; for a host directory give an absolute path',
+        hint: 'use 2 to 236 letters, digits, "_", "." or "-", starting with a letter or digit; for a host directory give an absolute path',
       });
     }
     fs.mkdirSync(this.dir, { recursive: true, mode: 0o700 });

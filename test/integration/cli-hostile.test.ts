@@ -141,4 +141,16 @@ describe('hostile berth CLI input', { skip }, () => {
     // The names are free again.
     assert.equal(berth(['run', '--rm', '--name', 'm1', 'busybox', 'true']).status, 0);
   });
+
+  it('a volume name too long for a directory is refused as not valid, not an internal error', () => {
+    const long = 'v'.repeat(237);
+    for (const args of [['volume', 'create', long], ['run', '--rm', '-v', `${long}:/x`, 'busybox', 'true']]) {
+      refused(args, /volume name "v+" is not valid\nhint: use 2 to 236 /);
+    }
+    // 236 is the most, and such a volume can be used and removed again.
+    assert.equal(berth(['volume', 'create', long.slice(1)]).status, 0);
+    assert.equal(berth(['run', '--rm', '-v', `${long.slice(1)}:/x`, 'busybox', 'true']).status, 0);
+    assert.equal(berth(['volume', 'rm', long.slice(1)]).status, 0);
+    assert.equal(berth(['volume', 'ls', '-q']).stdout, '');
+  });
 });
