@@ -238,7 +238,10 @@ export class ContainerStore {
       try {
         out.push(this.read(id));
       } catch {
-        // being created or removed right now
+        // Being created or removed right now; or an orphan, whose creator was killed before
+        // it recorded the container: no one would name it again (its name may be a generated
+        // one), so it goes here, with its mounts and name, once its creator is surely gone.
+        if (!fs.existsSync(this.path(id, 'container.json'))) this.reclaimOrphan(id);
       }
     }
     return out.sort((a, b) => b.created.localeCompare(a.created));
