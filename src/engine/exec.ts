@@ -11,7 +11,7 @@ import type { Process } from '../runtime/spec';
 import { statusOf } from '../runtime/state';
 import { ContainerRecord, ContainerStore } from './containers';
 import { resolveContainer, runtimeContext } from './lifecycle';
-import { checkWorkdir, resolveUser } from './spec';
+import { checkEnvFlag, checkWorkdir, resolveUser } from './spec';
 
 export interface ExecRequest {
   args: string[];
@@ -62,8 +62,8 @@ function mergeEnv(base: string[], flags: string[]): string[] {
     if (i > 0) env.set(e.slice(0, i), e.slice(i + 1));
   }
   for (const e of flags) {
+    checkEnvFlag(e);
     const i = e.indexOf('=');
-    if (i === 0) throw new BerthError('USAGE', `environment variable "${e}" must be NAME=VALUE or NAME`);
     if (i > 0) env.set(e.slice(0, i), e.slice(i + 1));
     else if (process.env[e] !== undefined) env.set(e, process.env[e]!);
   }

@@ -142,6 +142,26 @@ export function checkMountTarget(flag: string, target: string): void {
   }
 }
 
+/**
+ * One -e / --env-file entry, NAME=VALUE or NAME. As Docker's, a NAME that is empty or holds
+ * white space is refused (`--env-file` with "KEY = value" passed "KEY " on), and so is a NUL,
+ * which execve(2) would silently cut the variable at. @throws BerthError USAGE
+ */
+export function checkEnvFlag(e: string): void {
+  const i = e.indexOf('=');
+  const name = i < 0 ? e : e.slice(0, i);
+  if (!name) throw new BerthError('USAGE', `environment variable "${e}" must be NAME=VALUE or NAME`);
+  if (e.includes('\0')) {
+    const shown = JSON.stringify(name.length > 40 ? `${name.slice(0, 40)}...` : name);
+    throw new BerthError('USAGE', `environment variable ${shown} holds a NUL byte`, { hint: 'an environment string cannot hold NUL; is --env-file a text file?' });
+  }
+  if (/\s/.test(name)) {
+    throw new BerthError('USAGE', `environment variable ${JSON.stringify(e)}: the name ${JSON.stringify(name)} contains white space`, {
+      hint: 'write NAME=VALUE, with no spaces around "="',
+    });
+  }
+}
+
 /** -w / --workdir: the runtime needs an absolute path. @throws BerthError USAGE */
 export function checkWorkdir(dir: string): void {
   if (!dir.startsWith('/')) {
@@ -320,6 +340,7 @@ export function buildSpec(input: SpecInput): Spec {
   const hostname = opts.hostname ?? input.id.slice(0, 12);
   const env = new Map<string, string>();
   // -e NAME alone passes the host's value on, or nothing when it is unset (as Docker's).
+  opts.env.forEach(checkEnvFlag);
   const flagEnv = opts.env.flatMap((e) => (e.includes('=') ? [e] : process.env[e] !== undefined ? [`${e}=${process.env[e]}`] : []));
   for (const e of [DEFAULT_PATH, `HOSTNAME=${hostname}`, ...(opts.tty ? ['TERM=xterm'] : []), ...(image.Env ?? []), ...flagEnv]) {
     const i = e.indexOf('=');

@@ -178,4 +178,24 @@ describe('hostile berth CLI input', { skip }, () => {
     assert.ok(!fs.existsSync(path.join(root, 'names', 'brave_keel')));
     assert.ok(!fs.readFileSync('/proc/self/mountinfo', 'utf8').includes(id));
   });
+
+  it('-e and --env-file: a name with white space, an empty one, or a NUL is refused, as Docker\'s', () => {
+    const file = (name: string, text: string) => {
+      fs.writeFileSync(path.join(dir, name), text);
+      return path.join(dir, name);
+    };
+    refused(['run', '--rm', '--env-file', file('spaced', '# comment\nGOOD=1\nKEY = value\n'), 'busybox', 'true'],
+      /^berth: environment variable "KEY = value": the name "KEY " contains white space\nhint: /);
+    refused(['run', '--rm', '--env-file', file('nul', 'A=1\0B=2\n'), 'busybox', 'true'], /environment variable "A" holds a NUL byte/);
+    refused(['run', '--rm', '-e', 'A B=1', 'busybox', 'true'], /the name "A B" contains white space/);
+    refused(['run', '--rm', '-e', '', 'busybox', 'true'], /environment variable "" must be NAME=VALUE or NAME/);
+    const r = berth(['run', '--rm', '--env-file', file('good', '# c\n\nGOOD=1\n'), '-e', 'V=a b', 'busybox', 'sh', '-c', 'echo $GOOD $V']);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout, '1 a b\n');
+    assert.equal(berth(['run', '-d', '--name', 'envx', 'busybox', 'sleep', '30']).status, 0);
+    const e = berth(['exec', '-e', 'X Y=1', 'envx', 'true']);
+    assert.equal(e.status, 125);
+    assert.match(e.stderr, /the name "X Y" contains white space/);
+    assert.equal(berth(['rm', '-f', 'envx']).status, 0);
+  });
 });
