@@ -57,6 +57,14 @@ export function isMonitorAlive(rec: ContainerRecord): boolean {
   return !!rec.monitor && pidStartTime(rec.monitor.pid) === rec.monitor.startTime;
 }
 
+/**
+ * A container whose berth was killed before it had a monitor (a foreground run, or a run -d
+ * during setup): nobody will ever record its exit, so the next command that looks does.
+ */
+export function isAbandoned(rec: ContainerRecord): boolean {
+  return !rec.monitor && !!rec.owner && pidStartTime(rec.owner.pid) !== rec.owner.startTime;
+}
+
 /** True while REC (detached) has not been seen to exit: created, running or paused. */
 export function isActive(rec: ContainerRecord): boolean {
   return rec.state.status !== 'exited';
@@ -69,7 +77,7 @@ export function isActive(rec: ContainerRecord): boolean {
  * @throws BerthError STORAGE_UNMOUNT (the container stays marked running)
  */
 export async function finishIfExited(root: string, cs: ContainerStore, rec: ContainerRecord, log: Logger): Promise<ContainerRecord> {
-  if (!rec.monitor || !isActive(rec)) return rec;
+  if (!(rec.monitor || isAbandoned(rec)) || !isActive(rec)) return rec;
   const ctx = runtimeContext(root, log);
   let exit = readExit(cs, rec.id);
   let rt;
@@ -79,9 +87,10 @@ export async function finishIfExited(root: string, cs: ContainerStore, rec: Cont
     rt = undefined;
   }
   if (!exit) {
-    if (isMonitorAlive(rec)) return rec;
-    if (rt && statusOf(ctx.state, rt) !== 'stopped') return rec; // the monitor was killed, the container lives
-    // XXX: the monitor died without recording the status (killed); Docker shows 255 too.
+    if (rec.monitor && isMonitorAlive(rec)) return rec;
+    // The monitor (or the foreground run) was killed, the container lives.
+    if (rt && statusOf(ctx.state, rt) !== 'stopped') return rec;
+    // XXX: the monitor (or the run) died without recording the status (killed); Docker shows 255 too.
     exit = { exitCode: 255, signal: null, finishedAt: new Date().toISOString() };
   }
   let oomKilled = false;
@@ -104,7 +113,7 @@ export async function finishIfExited(root: string, cs: ContainerStore, rec: Cont
 
 /** Re-reads REC and finishes it if it has exited, under the engine lock. */
 export async function refresh(root: string, cs: ContainerStore, rec: ContainerRecord, log: Logger): Promise<ContainerRecord> {
-  if (!rec.monitor || !isActive(rec)) return rec;
+  if (!(rec.monitor || isAbandoned(rec)) || !isActive(rec)) return rec;
   return withEngineLock(root, async () => {
     let cur: ContainerRecord;
     try {
@@ -112,18 +121,32 @@ export async function refresh(root: string, cs: ContainerStore, rec: ContainerRe
     } catch {
       return rec; // removed meanwhile
     }
-    return finishIfExited(root, cs, cur, log);
+    return finishAbandonedRm(root, cs, await finishIfExited(root, cs, cur, log), log);
   });
+}
+
+/**
+ * An abandoned run --rm whose container has now exited (finishIfExited marked it): its
+ * berth would have removed it, so it goes. The record is returned either way.
+ */
+function finishAbandonedRm(root: string, cs: ContainerStore, rec: ContainerRecord, log: Logger): ContainerRecord {
+  if (rec.monitor || isActive(rec) || !rec.autoRemove || !isAbandoned(rec)) return rec;
+  cs.remove(rec);
+  for (const f of removeAnonymousVolumes(root, rec)) log.warn(`anonymous volume stays: ${f}`);
+  return rec;
 }
 
 /** Every container, detached ones brought up to date. */
 export async function listContainers(root: string, log: Logger): Promise<ContainerRecord[]> {
   const cs = new ContainerStore(root);
   const list = cs.list();
-  if (!list.some((c) => c.monitor && isActive(c))) return list;
+  if (!list.some((c) => (c.monitor || isAbandoned(c)) && isActive(c))) return list;
   return withEngineLock(root, async () => {
     const out: ContainerRecord[] = [];
-    for (const c of cs.list()) out.push(await finishIfExited(root, cs, c, log));
+    for (const c of cs.list()) {
+      const f = finishAbandonedRm(root, cs, await finishIfExited(root, cs, c, log), log);
+      if (fs.existsSync(cs.path(f.id, 'container.json'))) out.push(f);
+    }
     return out;
   });
 }
@@ -244,7 +267,7 @@ export async function removeContainer(root: string, ref: string, force: boolean,
   let rec = await resolveContainer(root, ref, log);
   // A container whose berth was killed before it had a monitor (a foreground run, or a
   // run -d during setup): nobody will ever finish it, so rm -f does.
-  const abandoned = !rec.monitor && !!rec.owner && pidStartTime(rec.owner.pid) !== rec.owner.startTime;
+  const abandoned = isAbandoned(rec);
   if (isActive(rec) && !(abandoned && force)) {
     if (!force || !rec.monitor) {
       throw new BerthError('CONTAINER_RUNNING', `container "${rec.name}" is ${rec.state.status}`, {

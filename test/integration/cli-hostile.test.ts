@@ -3,12 +3,12 @@
 // about config.json, and leaves no container, name, mount or process behind. Embedded
 // busybox image, private --root.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { berthSync, engineRoot, processesWith, requires, waitFor } from '../helpers';
+import { BERTH, berthSync, engineRoot, processesWith, requires, waitFor } from '../helpers';
 
 const skip = requires('root');
 
@@ -197,5 +197,30 @@ describe('hostile berth CLI input', { skip }, () => {
     assert.equal(e.status, 125);
     assert.match(e.stderr, /the name "X Y" contains white space/);
     assert.equal(berth(['rm', '-f', 'envx']).status, 0);
+  });
+
+  it('a foreground berth run killed while its container runs: ps -a shows it exited, --rm still removes it, its name is free', async () => {
+    for (const rm of [true, false]) {
+      const name = rm ? 'fg-rm' : 'fg-keep';
+      const child = spawn(BERTH, ['--root', root, 'run', ...(rm ? ['--rm'] : []), '--name', name, 'busybox', 'sleep', '2'], { stdio: 'ignore' });
+      assert.ok(await waitFor(() => /running/.test(berth(['ps', '--filter', `name=${name}`, '--format', 'json']).stdout), 20_000));
+      child.kill('SIGKILL');
+      await new Promise((r) => child.once('exit', r));
+      // The container may outlive its run (or go with it); once it has ended, the next
+      // command that looks finishes it. Before, ps -a said "Up" for ever, --rm was not
+      // honoured and the name stayed taken until rm -f.
+      const ps = () => berth(['ps', '-a', '--filter', `name=${name}`]).stdout;
+      if (rm) {
+        assert.ok(await waitFor(() => !ps().includes(name), 15_000), ps());
+      } else {
+        assert.ok(await waitFor(() => /Exited \(255\).*fg-keep/.test(ps()), 15_000), ps());
+        assert.equal(berth(['rm', name]).status, 0);
+      }
+      const again = berth(['run', '--rm', '--name', name, 'busybox', 'echo', 'again']);
+      assert.equal(again.status, 0, again.stderr);
+      assert.equal(again.stdout, 'again\n');
+    }
+    assert.equal(berth(['ps', '-aq']).stdout, '');
+    assert.ok(!fs.readFileSync('/proc/self/mountinfo', 'utf8').includes(root));
   });
 });
