@@ -88,8 +88,11 @@ export async function finishIfExited(root: string, cs: ContainerStore, rec: Cont
   }
   if (!exit) {
     if (rec.monitor && isMonitorAlive(rec)) return rec;
-    // The monitor (or the foreground run) was killed, the container lives.
-    if (rt && statusOf(ctx.state, rt) !== 'stopped') return rec;
+    // The monitor (or the foreground run) was killed, the container lives; but a runtime
+    // create that a killed berth never finished stays "creating" for ever (its init, whose
+    // pid it never recorded, goes when its sync socket closes).
+    const status = rt ? statusOf(ctx.state, rt) : 'stopped';
+    if (status !== 'stopped' && !(status === 'creating' && isAbandoned(rec))) return rec;
     // XXX: the monitor (or the run) died without recording the status (killed); Docker shows 255 too.
     exit = { exitCode: 255, signal: null, finishedAt: new Date().toISOString() };
   }

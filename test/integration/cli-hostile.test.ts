@@ -223,4 +223,29 @@ describe('hostile berth CLI input', { skip }, () => {
     assert.equal(berth(['ps', '-aq']).stdout, '');
     assert.ok(!fs.readFileSync('/proc/self/mountinfo', 'utf8').includes(root));
   });
+
+  it('a run -d killed inside the runtime\'s create: ps -a shows it exited and container prune removes it', () => {
+    // The state such a run leaves (a narrow window: made by hand from a created container):
+    // no monitor, a dead owner, a runtime record without the init's pid ("creating"), and
+    // no init. Before, it stayed "Created" for ever: start refused it, prune skipped it.
+    const id = berth(['create', '--name', 'half', 'busybox', 'true']).stdout.trim();
+    const recFile = path.join(root, 'containers', id, 'container.json');
+    const rtFile = path.join(root, 'runtime', id, 'state.json');
+    const rec = JSON.parse(fs.readFileSync(recFile, 'utf8'));
+    const rt = JSON.parse(fs.readFileSync(rtFile, 'utf8'));
+    process.kill(rec.monitor.pid, 'SIGKILL');
+    process.kill(rt.pid, 'SIGKILL');
+    delete rec.monitor;
+    rec.owner = { pid: spawnSync('true').pid, startTime: '1' };
+    delete rt.pid;
+    delete rt.pidStartTime;
+    fs.writeFileSync(recFile, JSON.stringify(rec));
+    fs.writeFileSync(rtFile, JSON.stringify(rt));
+    assert.match(berth(['ps', '-a']).stdout, /Exited \(255\).*half/);
+    const prune = berth(['container', 'prune', '-f']);
+    assert.equal(prune.status, 0, prune.stderr);
+    assert.equal(berth(['ps', '-aq']).stdout, '');
+    assert.ok(!fs.readFileSync('/proc/self/mountinfo', 'utf8').includes(id));
+    assert.equal(berth(['run', '--rm', '--name', 'half', 'busybox', 'true']).status, 0);
+  });
 });
