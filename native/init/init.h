@@ -12,7 +12,7 @@ void berth_finish_rootfs (struct berth_plan *plan);
 
 /* process.c: what the process carries into execve. */
 void berth_set_identity_early (struct berth_plan *plan);
-void berth_apply_rlimits (struct berth_plan *plan);
+void berth_apply_rlimits (struct berth_plan *plan, int final);
 void berth_ensure_cwd (struct berth_plan *plan);
 void berth_apply_user_and_caps (struct berth_plan *plan);
 const char *berth_find_executable (struct berth_plan *plan);

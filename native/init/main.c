@@ -334,7 +334,7 @@ child_main (int map_pipe, int tty_sock)
       berth_finish_rootfs (&plan);
       berth_set_identity_early (&plan);
       setup_terminal (console_fd);
-      berth_apply_rlimits (&plan);
+      berth_apply_rlimits (&plan, 0);
       berth_ensure_cwd (&plan);
       exe = berth_find_executable (&plan);
       berth_mark_fds_cloexec (&plan);
@@ -360,11 +360,12 @@ child_main (int map_pipe, int tty_sock)
   else
     {
       setup_terminal (console_fd);
-      berth_apply_rlimits (&plan);
+      berth_apply_rlimits (&plan, 0);
       exe = berth_find_executable (&plan);
       berth_mark_fds_cloexec (&plan);
     }
 
+  berth_apply_rlimits (&plan, 1);
   if (!atoi (berth_plan_get (&plan, "nonewprivs", 0, "0")))
     berth_apply_seccomp (&plan);
   berth_apply_user_and_caps (&plan);

@@ -68,21 +68,40 @@ berth_ensure_cwd (struct berth_plan *plan)
     berth_fail (errno, "create the process cwd", buf);
 }
 
+/* Applies the plan's rlimits in two steps. FINAL 0: every limit but RLIMIT_NOFILE, whose
+ * hard limit is only raised when the plan asks for more (so that a limit this process may
+ * not set fails here, before the container is reported ready). FINAL 1: RLIMIT_NOFILE, as
+ * late as possible: the init still opens the exec fifo and runs hooks, which a tiny limit
+ * (--ulimit nofile=1) would make fail with EMFILE. */
 void
-berth_apply_rlimits (struct berth_plan *plan)
+berth_apply_rlimits (struct berth_plan *plan, int final)
 {
   for (int i = 0; i < plan->nrecords; i++)
     {
       struct berth_record *r = &plan->records[i];
-      struct rlimit rl;
+      struct rlimit rl, cur;
       char what[64];
+      int resource;
 
       if (strcmp (r->tag, "rlimit") != 0 || r->nfields < 3)
         continue;
+      resource = atoi (r->fields[0]);
       rl.rlim_cur = strcmp (r->fields[1], "-1") == 0 ? RLIM_INFINITY : strtoull (r->fields[1], NULL, 10);
       rl.rlim_max = strcmp (r->fields[2], "-1") == 0 ? RLIM_INFINITY : strtoull (r->fields[2], NULL, 10);
       snprintf (what, sizeof what, "resource %s", r->fields[0]);
-      if (setrlimit (atoi (r->fields[0]), &rl) < 0)
+      if (resource == RLIMIT_NOFILE && !final)
+        {
+          if (getrlimit (RLIMIT_NOFILE, &cur) < 0)
+            berth_fail (errno, "getrlimit", what);
+          if (rl.rlim_max <= cur.rlim_max)
+            continue;
+          if (rl.rlim_cur > rl.rlim_max)
+            berth_fail (EINVAL, "setrlimit", what);
+          rl.rlim_cur = cur.rlim_cur;
+        }
+      else if ((resource == RLIMIT_NOFILE) != !!final)
+        continue;
+      if (setrlimit (resource, &rl) < 0)
         berth_fail (errno, "setrlimit", what);
     }
 }

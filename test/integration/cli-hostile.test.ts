@@ -84,6 +84,20 @@ describe('hostile berth CLI input', { skip }, () => {
     }
   });
 
+  it('--ulimit nofile=1 and other tiny open-file limits reach the process (the init sets them last)', () => {
+    for (const [v, want] of [['nofile=1', '1\n1'], ['nofile=3:5', '3\n5']]) {
+      const r = berth(['run', '--rm', '--network', 'none', '--ulimit', v, 'busybox', 'sh', '-c', 'ulimit -n; ulimit -Hn']);
+      assert.equal(r.status, 0, `${v}: ${r.stderr}`);
+      assert.equal(r.stdout, `${want}\n`);
+    }
+    const d = berth(['run', '-d', '--network', 'none', '--ulimit', 'nofile=4', 'busybox', 'sh', '-c', 'ulimit -n']);
+    assert.equal(d.status, 0, d.stderr);
+    const id = d.stdout.trim();
+    assert.equal(berth(['wait', id]).stdout, '0\n');
+    assert.equal(berth(['logs', id]).stdout, '4\n');
+    assert.equal(berth(['rm', id]).status, 0);
+  });
+
   it('out-of-range sizes, counts and ids name the flag, not a config.json field', () => {
     refused(['run', '--rm', '-m', '1b', 'busybox', 'true'], /--memory "1b" is below the minimum of 6m/);
     refused(['run', '--rm', '-m', '99999999999999999999999g', 'busybox', 'true'], /--memory "9+g" is too large/);
