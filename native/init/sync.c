@@ -77,6 +77,12 @@ berth_fail (int errnum, const char *op, const char *path)
   snprintf (extra, sizeof extra, "\"op\":\"%s\",\"path\":\"%s\",\"errno\":%d", eop, epath, errnum);
   if (berth_sync_send ("error", extra) < 0 || berth_sync_fd < 0)
     fprintf (stderr, "berth-init: %s %s: %s\n", op, path ? path : "", strerror (errnum));
+  /* Docker's statuses for a process that cannot run (runtime/native.ts, nativeError, maps
+   * the same ops): what its monitor records when this happens after start. */
+  if (strcmp (op, "find executable in $PATH") == 0 || (strcmp (op, "exec") == 0 && errnum == ENOENT))
+    _exit (127);
+  if (strcmp (op, "exec") == 0 || strcmp (op, "chdir to the process cwd") == 0)
+    _exit (126);
   _exit (1);
 }
 

@@ -98,6 +98,16 @@ describe('hostile berth CLI input', { skip }, () => {
     assert.equal(berth(['rm', id]).status, 0);
   });
 
+  it('run -d of a process that cannot run after start records Docker\'s status (126), not the init\'s 1', () => {
+    const r = berth(['run', '-d', '--network', 'none', '--name', 'cwdfile', '-w', '/etc/passwd', 'busybox', 'true']);
+    assert.equal(r.status, 126, r.stderr);
+    assert.match(r.stderr, /chdir to the process cwd "\/etc\/passwd": not a directory/);
+    assert.equal(berth(['wait', 'cwdfile']).stdout, '126\n');
+    const [info] = JSON.parse(berth(['inspect', 'cwdfile']).stdout);
+    assert.equal(info.State.ExitCode, 126);
+    assert.equal(berth(['rm', 'cwdfile']).status, 0);
+  });
+
   it('out-of-range sizes, counts and ids name the flag, not a config.json field', () => {
     refused(['run', '--rm', '-m', '1b', 'busybox', 'true'], /--memory "1b" is below the minimum of 6m/);
     refused(['run', '--rm', '-m', '99999999999999999999999g', 'busybox', 'true'], /--memory "9+g" is too large/);
