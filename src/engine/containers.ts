@@ -297,7 +297,11 @@ export class ContainerStore {
         hint: NAME_HINT,
       });
     }
-    if (name === rec.name) return rec;
+    if (name === rec.name) {
+      throw new BerthError('CONTAINER_NAME_IN_USE', `container ${rec.id.slice(0, 12)} is already named "${name}"`, {
+        hint: 'give a name it does not have',
+      });
+    }
     try {
       fs.writeFileSync(path.join(this.namesDir, name), rec.id, { flag: 'wx' });
     } catch (err) {

@@ -107,6 +107,7 @@ describe('berth top, pause, rename, diff, export, cp, container prune, info', { 
     assert.match(ok(['ps']), / after$/m);
     fails(['inspect', 'before'], /no such container: "before"/);
     fails(['rename', 'after', 'taken'], /the name "taken" is already used by container/);
+    fails(['rename', 'after', 'after'], /is already named "after"/); // as Docker's: an error, not a no-op
     fails(['rename', 'after', 'bad/name'], /container name "bad\/name" is not valid/);
     fails(['rename', 'ghost', 'x'], /no such container: "ghost"/);
     // The old name can be used again.
