@@ -372,10 +372,20 @@ export async function main(argv: string[]): Promise<number> {
         // A created container is started once attached, so none of its output is missed;
         // an exited one runs again under a new monitor first.
         const rec = await resolveContainer(st().root, refs[0], logger());
+        const flags = { detachKeys: o.detachKeys, stdin: !!o.interactive };
+        if (rec.state.status === 'exited') {
+          // Attached to the new monitor before the process starts, as for a created one.
+          let attached: Promise<number> | undefined;
+          await startContainer(st().root, refs[0], logger(), (r) => new Promise<void>((resolve, reject) => {
+            attached = attachTerminal(ctx, refs[0], flags, undefined, { record: r, onConnected: resolve });
+            attached.then(() => resolve(), reject);
+          }));
+          result = attached ? await attached : await attachTerminal(ctx, refs[0], flags);
+          return;
+        }
         const begin = () => startContainer(st().root, refs[0], logger());
         if (rec.state.status !== 'created') await begin();
-        result = await attachTerminal(ctx, refs[0], { detachKeys: o.detachKeys, stdin: !!o.interactive },
-          rec.state.status === 'created' ? begin : undefined);
+        result = await attachTerminal(ctx, refs[0], flags, rec.state.status === 'created' ? begin : undefined);
         return;
       }
       await eachContainer(refs, async (ref) => {

@@ -30,6 +30,9 @@ export interface AttachOptions {
   onConnected?: (c: { tty: boolean; stdin: boolean }) => void;
   /** `start -a`: starts the container once attached, so no output is missed. */
   start?: () => Promise<unknown>;
+  /** The container's record, already up to date: REF is not looked up again (`start -a`
+   * of an exited container attaches while `start` holds the engine lock). */
+  record?: ContainerRecord;
 }
 
 /** outputClosed: the caller's stdout or stderr went away (EPIPE: `berth attach c | head`). */
@@ -140,7 +143,7 @@ async function connectMonitor(cs: ContainerStore, rec: ContainerRecord, starting
  */
 export async function attachContainer(root: string, ref: string, opts: AttachOptions, log: Logger): Promise<AttachResult> {
   const cs = new ContainerStore(root);
-  const rec = await resolveContainer(root, ref, log);
+  const rec = opts.record ?? await resolveContainer(root, ref, log);
   const sock = await connectMonitor(cs, rec, !!opts.start);
   log.debug('attached', { id: rec.id });
   const tty = !!rec.config?.tty;

@@ -102,10 +102,12 @@ export async function runDetached(stores: Stores, opts: EngineRunOptions): Promi
 }
 
 /**
- * `berth start`: starts a created container; an exited one cannot start again (yet).
+ * `berth start`: starts a created container, or an exited one again under a new monitor
+ * (BEFORESTART runs once that monitor is up, before the container's process starts).
  * @throws BerthError CONTAINER_NOT_FOUND, CONTAINER_NOT_CREATED
  */
-export async function startContainer(root: string, ref: string, log: Logger): Promise<ContainerRecord> {
+export async function startContainer(root: string, ref: string, log: Logger,
+  beforeStart?: (rec: ContainerRecord) => Promise<void>): Promise<ContainerRecord> {
   const cs = new ContainerStore(root);
   const rec = await refresh(root, cs, cs.resolve(ref), log);
   if (rec.state.status === 'running') return rec; // Docker: starting a running container is a no-op
@@ -113,7 +115,7 @@ export async function startContainer(root: string, ref: string, log: Logger): Pr
     // As Docker's: the same container (id, config, upper dir) runs again, detached.
     await withEngineLock(root, async () => {
       const cur = cs.read(rec.id);
-      if (cur.state.status === 'exited') await restartExited(root, cs, cur, log, false);
+      if (cur.state.status === 'exited') await restartExited(root, cs, cur, log, false, beforeStart);
     });
     return cs.read(rec.id);
   }

@@ -124,7 +124,7 @@ export async function applyRestartPolicy(root: string, id: string, log: Logger):
  * @throws BerthError IMAGE_NOT_FOUND, STORAGE_*, RUNTIME_* (REC then stays exited)
  */
 export async function restartExited(root: string, cs: ContainerStore, rec: ContainerRecord, log: Logger,
-  byPolicy = true): Promise<void> {
+  byPolicy = true, beforeStart?: (rec: ContainerRecord) => Promise<void>): Promise<void> {
   const stores = openStores(root);
   const img = stores.images.resolve(rec.imageId);
   const dir = cs.path(rec.id);
@@ -158,6 +158,10 @@ export async function restartExited(root: string, cs: ContainerStore, rec: Conta
     state: { ...rec.state, status: 'running', pid: created.rec.pid!, exitCode: 0, oomKilled: false, startedAt: new Date().toISOString() },
   };
   cs.write(rec);
+  // start -a: its client connects to the new monitor now, so none of the output is missed.
+  // A client that fails still leaves the container started, as a plain start would.
+  let hookError: unknown;
+  if (beforeStart) await beforeStart(rec).catch((err) => { hookError = err; });
   try {
     start(ctx, rec.id);
     for (let m = await created.init.next(); m !== null; m = await created.init.next()) {
@@ -167,4 +171,5 @@ export async function restartExited(root: string, cs: ContainerStore, rec: Conta
     created.init.close(true);
   }
   log.info('container restarted', { id: rec.id, restartCount: count });
+  if (hookError) throw hookError;
 }

@@ -173,6 +173,22 @@ describe('berth run -dt and berth attach', { skip }, () => {
     assert.equal(berth(['rm', 'sa']).status, 0);
   });
 
+  it('start -a of an exited container: attached before it runs again, so no output is missed', () => {
+    const c = berth(['create', '--name', 'sx', 'busybox', 'sh', '-c', 'echo again; echo oops >&2; exit 5']);
+    assert.equal(c.status, 0, c.stderr);
+    assert.equal(berth(['start', '-a', 'sx']).status, 5);
+    // Before, the exited container was started first and attached to after: a short-lived
+    // one had ended by then and start -a printed nothing.
+    for (let i = 0; i < 3; i++) {
+      const r = berth(['start', '-a', 'sx']);
+      assert.equal(r.status, 5, r.stderr);
+      assert.equal(r.stdout, 'again\n');
+      assert.equal(r.stderr, 'oops\n');
+    }
+    assert.equal(status('sx'), 'exited');
+    assert.equal(berth(['rm', 'sx']).status, 0);
+  });
+
   it('attach to a stopped container is refused', () => {
     const c = berth(['create', 'busybox', 'true']);
     const id = c.stdout.trim();

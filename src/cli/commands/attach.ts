@@ -3,6 +3,7 @@
 // size and SIGWINCH; the relay is engine/attach.ts. Tests: test/integration/attach.test.ts.
 import type { Command } from 'commander';
 import { AttachResult, attachContainer, parseDetachKeys } from '../../engine/attach';
+import type { ContainerRecord } from '../../engine/containers';
 import type { CliContext } from './index';
 
 export interface AttachFlags {
@@ -17,7 +18,7 @@ export interface AttachFlags {
  * keys (Docker's, which also prints "read escape sequence").
  */
 export async function attachTerminal(ctx: CliContext, ref: string, flags: AttachFlags,
-  start?: () => Promise<unknown>): Promise<number> {
+  start?: () => Promise<unknown>, known?: { record: ContainerRecord; onConnected: () => void }): Promise<number> {
   const keys = parseDetachKeys(flags.detachKeys ?? 'ctrl-p,ctrl-q');
   const out = process.stdout;
   let raw = false;
@@ -45,8 +46,9 @@ export async function attachTerminal(ctx: CliContext, ref: string, flags: Attach
           process.stdin.setRawMode(true);
           raw = true;
         }
+        known?.onConnected();
       },
-      start,
+      start, record: known?.record,
     }, ctx.logger());
   } finally {
     if (raw) process.stdin.setRawMode(false);
