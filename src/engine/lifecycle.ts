@@ -160,11 +160,32 @@ export async function resolveContainer(root: string, ref: string, log: Logger): 
   return refresh(root, cs, cs.resolve(ref), log);
 }
 
+/**
+ * A foreground container (no monitor) has ended as its `berth run` records it: the record
+ * says exited or is gone (--rm); with OWNERGONE, only once that berth has exited too (it
+ * still unmounts and removes after writing the status). A run whose berth was killed is
+ * finished here once its container has ended.
+ */
+async function foregroundEnded(root: string, cs: ContainerStore, rec: ContainerRecord, log: Logger,
+  ownerGone: boolean): Promise<boolean> {
+  let cur: ContainerRecord;
+  try {
+    cur = cs.read(rec.id);
+  } catch {
+    return true;
+  }
+  if (isAbandoned(cur)) return !isActive(await refresh(root, cs, cur, log));
+  if (ownerGone && cur.owner) return false;
+  return !isActive(cur);
+}
+
 /** Resolves once REC's exit is recorded (or its monitor is gone); false after MS. */
-async function waitForExit(cs: ContainerStore, rec: ContainerRecord, ms: number): Promise<boolean> {
+async function waitForExit(cs: ContainerStore, rec: ContainerRecord, ms: number,
+  fg?: { root: string; log: Logger; ownerGone: boolean }): Promise<boolean> {
   const end = Date.now() + ms;
   for (;;) {
-    if (readExit(cs, rec.id) || !isMonitorAlive(rec)) return true;
+    if (rec.monitor ? readExit(cs, rec.id) || !isMonitorAlive(rec)
+      : fg && await foregroundEnded(fg.root, cs, rec, fg.log, fg.ownerGone)) return true;
     if (Date.now() >= end) return false;
     await sleep(25);
   }
@@ -192,33 +213,31 @@ function thawIfKilled(root: string, id: string, signal: string, log: Logger): vo
   }
 }
 
-function requireDetached(rec: ContainerRecord, verb: string): void {
-  if (!rec.monitor && isActive(rec)) {
-    throw new BerthError('CONTAINER_FOREGROUND', `container "${rec.name}" runs in the foreground of a \`berth run\``, {
-      context: { containerId: rec.id }, hint: `signal that berth run instead; ${verb} works on containers started with -d`,
-    });
-  }
-}
-
 /**
  * Docker's stop: --stop-signal or the image's StopSignal (or SIGTERM), then SIGKILL after
  * TIMEOUT seconds (default: --stop-timeout, else 10). The restart policy leaves it down.
- * @throws BerthError CONTAINER_NOT_FOUND, CONTAINER_FOREGROUND, SIGNAL_UNKNOWN
+ * @throws BerthError CONTAINER_NOT_FOUND, SIGNAL_UNKNOWN
  */
 export async function stopContainer(root: string, ref: string, timeout: number | undefined, log: Logger): Promise<ContainerRecord> {
   const cs = new ContainerStore(root);
   let rec = await resolveContainer(root, ref, log);
-  requireDetached(rec, 'stop');
-  await markManuallyStopped(root, rec.id);
+  // A foreground one too, as Docker's: its `berth run` sees it end and finishes it.
+  if (rec.monitor) await markManuallyStopped(root, rec.id);
   const timeoutSec = timeout ?? rec.config?.stopTimeout ?? 10;
   if (!isActive(rec)) return rec;
   const signal = rec.config?.stopSignal ?? 'SIGTERM';
   parseSignal(signal);
+  const fg = { root, log, ownerGone: false };
   signalContainer(root, rec, signal, false, log);
-  if (!(await waitForExit(cs, rec, timeoutSec * 1000))) {
+  if (!(await waitForExit(cs, rec, timeoutSec * 1000, fg))) {
     log.debug('container did not stop in time; killing it', { id: rec.id, timeout: timeoutSec });
-    signalContainer(root, rec, 'KILL', true, log);
-    await waitForExit(cs, rec, 10_000);
+    signalContainer(root, rec, 'KILL', !!rec.monitor, log);
+    await waitForExit(cs, rec, 10_000, fg);
+  }
+  try {
+    rec = cs.read(rec.id);
+  } catch {
+    return { ...rec, state: { ...rec.state, status: 'exited' } }; // a foreground run --rm removed it
   }
   rec = await refresh(root, cs, rec, log);
   return rec;
@@ -227,12 +246,12 @@ export async function stopContainer(root: string, ref: string, timeout: number |
 /** @throws BerthError CONTAINER_NOT_FOUND, CONTAINER_NOT_RUNNING, SIGNAL_UNKNOWN */
 export async function killContainer(root: string, ref: string, signal: string, log: Logger): Promise<ContainerRecord> {
   const rec = await resolveContainer(root, ref, log);
-  requireDetached(rec, 'kill');
   parseSignal(signal);
   if (!isActive(rec)) {
     throw new BerthError('CONTAINER_NOT_RUNNING', `container "${rec.name}" is not running`, { context: { containerId: rec.id } });
   }
-  await markManuallyStopped(root, rec.id); // as Docker's kill: the restart policy leaves it down
+  // as Docker's kill: the restart policy leaves it down (a foreground one has none)
+  if (rec.monitor) await markManuallyStopped(root, rec.id);
   runtimeKill(runtimeContext(root, log), rec.id, signal, false);
   thawIfKilled(root, rec.id, signal, log);
   return rec;
@@ -270,17 +289,21 @@ export async function removeContainer(root: string, ref: string, force: boolean,
   let rec = await resolveContainer(root, ref, log);
   // A container whose berth was killed before it had a monitor (a foreground run, or a
   // run -d during setup): nobody will ever finish it, so rm -f does.
-  const abandoned = isAbandoned(rec);
+  let abandoned = isAbandoned(rec);
   if (isActive(rec) && !(abandoned && force)) {
-    if (!force || !rec.monitor) {
+    if (!force) {
       throw new BerthError('CONTAINER_RUNNING', `container "${rec.name}" is ${rec.state.status}`, {
         context: { containerId: rec.id },
-        hint: rec.monitor ? `stop it first (berth stop ${rec.name}), or use \`berth rm --force\`` : 'wait for its berth run to end',
+        hint: `stop it first (berth stop ${rec.name}), or use \`berth rm --force\``,
       });
     }
-    await markManuallyStopped(root, rec.id);
-    signalContainer(root, rec, 'KILL', true, log);
-    await waitForExit(cs, rec, 10_000);
+    if (rec.monitor) await markManuallyStopped(root, rec.id);
+    // Not --all for a foreground one: its berth-init waits in the cgroup for the status.
+    signalContainer(root, rec, 'KILL', !!rec.monitor, log);
+    // A foreground one: its berth run finishes it (and with --rm removes it); wait for
+    // that berth to be gone, since it unmounts after recording the exit.
+    await waitForExit(cs, rec, 10_000, { root, log, ownerGone: true });
+    abandoned = isAbandoned(rec);
     // The monitor exits right after it records the status; let it finish writing.
     for (let i = 0; i < 200 && isMonitorAlive(rec); i++) await sleep(25);
   }

@@ -204,6 +204,41 @@ describe('berth run -d and the detached-container commands', { skip, concurrency
     assert.equal(berth(['rm', trap, sleeper]).status, 0);
   });
 
+  it('kill, stop and rm -f reach a container running in the foreground of another berth run', async () => {
+    // As Docker's: before, each was refused ("runs in the foreground of a `berth run`").
+    const idOf = async (name: string): Promise<string> => {
+      let id = '';
+      await waitFor(() => {
+        const r = berth(['ps', '-q', '--no-trunc', '--filter', `name=${name}`]);
+        id = r.stdout.trim();
+        return id.length === 64 && inspect(id).State.Running === true;
+      }, 15_000);
+      assert.equal(id.length, 64, `${name} did not start`);
+      return id;
+    };
+    const k = berthAsync(root, ['run', '--name', 'fgk', 'busybox', 'sleep', '60']);
+    const kid = await idOf('fgk');
+    assert.equal(berth(['kill', 'fgk']).status, 0);
+    assert.equal((await k).status, 137);
+    assert.equal(inspect(kid).State.ExitCode, 137);
+    assert.equal(berth(['rm', 'fgk']).status, 0);
+
+    const s = berthAsync(root, ['run', '--rm', '--name', 'fgs', 'busybox', 'sh', '-c', 'trap "exit 7" TERM; while :; do sleep 0.1; done']);
+    const sid = await idOf('fgs');
+    const stop = berth(['stop', 'fgs']);
+    assert.equal(stop.status, 0, stop.stderr);
+    assert.equal((await s).status, 7);
+    assert.deepEqual(await settle(sid), []);
+
+    const f = berthAsync(root, ['run', '--name', 'fgr', 'busybox', 'sleep', '60']);
+    const fid = await idOf('fgr');
+    const rm = berth(['rm', '-f', 'fgr']);
+    assert.equal(rm.status, 0, rm.stderr);
+    assert.equal((await f).status, 137);
+    assert.equal(berth(['inspect', 'fgr']).status, 125);
+    assert.deepEqual(await settle(fid), []);
+  });
+
   it('kill -s sends the signal; wait prints the exit code', async () => {
     const id = runD(['busybox', 'sh', '-c', 'trap "exit 42" USR1; echo ready; while true; do sleep 0.1; done']);
     assert.ok(await waitFor(() => berth(['logs', id]).stdout.includes('ready')));
