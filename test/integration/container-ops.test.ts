@@ -192,6 +192,25 @@ describe('berth top, pause, rename, diff, export, cp, container prune, info', { 
     ok(['rm', 'copier']);
   });
 
+  it('cp with "-": a tar archive on stdout out of the container, and from stdin into it (Docker\'s)', () => {
+    ok(['run', '-d', '--name', 'tarcp', 'busybox', 'sh', '-c', 'mkdir -p /d/sub; echo one > /d/sub/f; sleep 300']);
+    const host = path.join(dir, 'tarcp');
+    fs.mkdirSync(host);
+    // Before, "-" was taken as a host path: a directory named "-" in the current one.
+    const out = spawnSync('sh', ['-c', `"${BERTH}" --root "${root}" cp tarcp:/d - | tar -C "${host}" -xf -`], { cwd: host, encoding: 'utf8' });
+    assert.equal(out.status, 0, out.stderr);
+    assert.equal(fs.readFileSync(path.join(host, 'd', 'sub', 'f'), 'utf8'), 'one\n');
+    assert.equal(fs.existsSync(path.join(host, '-')), false);
+    const tin = path.join(host, 'in');
+    fs.mkdirSync(path.join(tin, 'x'), { recursive: true });
+    fs.writeFileSync(path.join(tin, 'x', 'g'), 'two\n');
+    const inr = spawnSync('sh', ['-c', `tar -C "${tin}" -cf - . | "${BERTH}" --root "${root}" cp - tarcp:/d`], { encoding: 'utf8' });
+    assert.equal(inr.status, 0, inr.stderr);
+    assert.equal(ok(['exec', 'tarcp', 'cat', '/d/x/g', '/d/sub/f']), 'two\none\n');
+    fails(['cp', 'tarcp:/no/such', '-'], /no such file or directory/);
+    ok(['rm', '-f', 'tarcp']);
+  });
+
   it('cp resolves container paths inside the container: its symlinks cannot reach the host', () => {
     const outside = path.join(dir, 'outside');
     fs.mkdirSync(outside);

@@ -2,7 +2,10 @@
 // export, cp, container prune and info. Parses and prints only; the work is in
 // engine/{exec,container-ops,container-fs}.ts. Tests: test/integration/exec.test.ts and
 // container-ops.test.ts.
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import type { Command } from 'commander';
 import { BerthError } from '../../common/errors';
 import { copyFiles, diffContainer, exportContainer } from '../../engine/container-fs';
@@ -14,6 +17,48 @@ import { networkModes } from '../../network';
 import { usernsInfo } from '../../engine/userns';
 
 const collect = (v: string, acc: string[]) => [...acc, v];
+
+/** Runs tar ARGS with STDIO; @throws BerthError CP_PATH when it fails. */
+function runTar(args: string[], stdio: ('inherit' | 'ignore' | 'pipe')[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const t = spawn('tar', args, { stdio });
+    let err = '';
+    t.stderr?.on('data', (d) => (err += d));
+    t.on('error', reject);
+    t.on('close', (code, signal) => (code === 0 ? resolve() : reject(new BerthError('CP_PATH',
+      `tar ${signal ? `killed by ${signal}` : `exit ${code}`}${err ? `: ${err.trim()}` : ''}`))));
+  });
+}
+
+/**
+ * `berth cp CONTAINER:PATH -` writes PATH as a tar archive to stdout; `berth cp -
+ * CONTAINER:DIR` unpacks the tar archive on stdin into DIR, as Docker's. Through a private
+ * temporary directory and the ordinary copy, so the container side is resolved as ever.
+ */
+async function copyTarStream(ctx: CliContext, direction: 'from-container' | 'to-container', ref: string,
+  containerPath: string): Promise<void> {
+  if (direction === 'from-container' && process.stdout.isTTY) {
+    throw new BerthError('USAGE', 'refusing to write a tar archive to a terminal', { hint: 'redirect stdout, or give a host path' });
+  }
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-cp-'));
+  try {
+    if (direction === 'from-container') {
+      const base = path.posix.basename(path.posix.normalize(`/${containerPath}`)) || '.';
+      const dest = base === '.' ? path.join(tmp, 'root') : path.join(tmp, base);
+      await copyFiles(ctx.stores(), { direction, ref, containerPath, hostPath: dest, log: ctx.logger() });
+      await runTar(['-C', base === '.' ? dest : tmp, '--numeric-owner', '-cf', '-', base], ['ignore', 'inherit', 'pipe']);
+      return;
+    }
+    await runTar(['-C', tmp, '--numeric-owner', '-xf', '-'], ['inherit', 'ignore', 'pipe']);
+    for (const entry of fs.readdirSync(tmp)) {
+      await copyFiles(ctx.stores(), {
+        direction, ref, containerPath: path.posix.join(containerPath, entry), hostPath: path.join(tmp, entry), log: ctx.logger(),
+      });
+    }
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+}
 
 /** "CONTAINER:PATH" -> [container, path]; a host path (absolute, ./, ../ or no ":") -> undefined. */
 function splitContainerPath(arg: string): [string, string] | undefined {
@@ -101,6 +146,11 @@ export function register(program: Command, ctx: CliContext): void {
       }
       const [ref, containerPath] = (from ?? to)!;
       if (!containerPath) throw new BerthError('USAGE', `"${from ? source : destination}" has no path after ":"`);
+      // Docker's `-`: a tar archive on stdout (from the container) or stdin (into a directory of it).
+      if ((from ? destination : source) === '-') {
+        await copyTarStream(ctx, from ? 'from-container' : 'to-container', ref, containerPath);
+        return;
+      }
       await copyFiles(ctx.stores(), {
         direction: from ? 'from-container' : 'to-container', ref, containerPath, hostPath: from ? destination : source,
         log: ctx.logger(),
