@@ -176,8 +176,9 @@ export async function diffContainer(stores: Stores, ref: string, log: Logger): P
  * has none of the container's mounts.
  * @throws BerthError CONTAINER_NOT_FOUND, EXPORT_FAILED, STORAGE_MOUNT
  */
-export async function exportContainer(stores: Stores, ref: string, output: string | undefined, log: Logger): Promise<void> {
+export async function exportContainer(stores: Stores, ref: string, output: string | undefined, log: Logger): Promise<{ outputClosed: boolean }> {
   const rec = await resolveContainer(stores.root, ref, log);
+  let outputClosed = false;
   await withRootfs(stores, rec, (rootfs) => new Promise<void>((resolve, reject) => {
     const names = fs.readdirSync(rootfs).sort();
     const args = ['--numeric-owner', '--one-file-system', '-C', rootfs, '-cf', output ? path.resolve(output) : '-',
@@ -190,16 +191,23 @@ export async function exportContainer(stores: Stores, ref: string, output: strin
     tar.on('error', (e) => reject(new BerthError('EXPORT_FAILED', `export container "${rec.name}": ${e.message}`, {
       hint: 'berth export needs GNU tar on the host',
     })));
-    tar.on('close', (code) => {
+    tar.on('close', (code, signal) => {
+      // The reader of stdout went away (`berth export c | head`): not an export error.
+      if (!output && signal === 'SIGPIPE') {
+        outputClosed = true;
+        resolve();
+        return;
+      }
       // 1: a file changed while it was read (a running container); the archive is whole.
       if (code === 0 || code === 1) {
         if (code === 1) log.warn(`export of "${rec.name}": ${err.trim()}`);
         resolve();
       } else {
-        reject(new BerthError('EXPORT_FAILED', `export container "${rec.name}" to "${output ?? '-'}": ${err.trim() || `tar exit ${code}`}`));
+        reject(new BerthError('EXPORT_FAILED', `export container "${rec.name}" to "${output ?? '-'}": ${err.trim() || (signal ? `tar killed by ${signal}` : `tar exit ${code}`)}`));
       }
     });
   }));
+  return { outputClosed };
 }
 
 // ---- cp ------------------------------------------------------------------------------

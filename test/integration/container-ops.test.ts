@@ -192,6 +192,18 @@ describe('berth top, pause, rename, diff, export, cp, container prune, info', { 
     ok(['rm', 'copier']);
   });
 
+  it('export and cp - into a pipe whose reader leaves (| head -c 100) end quietly with 141', () => {
+    ok(['create', '--name', 'piped', 'busybox', 'true']);
+    for (const cmd of ['export piped', 'cp piped:/bin -']) {
+      // Before, export said 'export container "piped" to "-": tar exit null', with 125.
+      const r = spawnSync('bash', ['-c', `"${BERTH}" --root "${root}" ${cmd} | head -c 100 >/dev/null; echo "\${PIPESTATUS[0]}"`],
+        { encoding: 'utf8' });
+      assert.equal(r.stdout, '141\n', `${cmd}: ${r.stderr}`);
+      assert.equal(r.stderr, '', cmd);
+    }
+    ok(['rm', '-f', 'piped']);
+  });
+
   it('cp with "-": a tar archive on stdout out of the container, and from stdin into it (Docker\'s)', () => {
     ok(['run', '-d', '--name', 'tarcp', 'busybox', 'sh', '-c', 'mkdir -p /d/sub; echo one > /d/sub/f; sleep 300']);
     const host = path.join(dir, 'tarcp');

@@ -18,14 +18,14 @@ import { usernsInfo } from '../../engine/userns';
 
 const collect = (v: string, acc: string[]) => [...acc, v];
 
-/** Runs tar ARGS with STDIO; @throws BerthError CP_PATH when it fails. */
-function runTar(args: string[], stdio: ('inherit' | 'ignore' | 'pipe')[]): Promise<void> {
+/** Runs tar ARGS with STDIO; true if the reader of its stdout left. @throws BerthError CP_PATH when it fails. */
+function runTar(args: string[], stdio: ('inherit' | 'ignore' | 'pipe')[]): Promise<boolean> {
   return new Promise((resolve, reject) => {
     const t = spawn('tar', args, { stdio });
     let err = '';
     t.stderr?.on('data', (d) => (err += d));
     t.on('error', reject);
-    t.on('close', (code, signal) => (code === 0 ? resolve() : reject(new BerthError('CP_PATH',
+    t.on('close', (code, signal) => (code === 0 || (signal === 'SIGPIPE' && stdio[1] === 'inherit') ? resolve(!!signal) : reject(new BerthError('CP_PATH',
       `tar ${signal ? `killed by ${signal}` : `exit ${code}`}${err ? `: ${err.trim()}` : ''}`))));
   });
 }
@@ -36,7 +36,7 @@ function runTar(args: string[], stdio: ('inherit' | 'ignore' | 'pipe')[]): Promi
  * temporary directory and the ordinary copy, so the container side is resolved as ever.
  */
 async function copyTarStream(ctx: CliContext, direction: 'from-container' | 'to-container', ref: string,
-  containerPath: string): Promise<void> {
+  containerPath: string): Promise<boolean> {
   if (direction === 'from-container' && process.stdout.isTTY) {
     throw new BerthError('USAGE', 'refusing to write a tar archive to a terminal', { hint: 'redirect stdout, or give a host path' });
   }
@@ -46,8 +46,7 @@ async function copyTarStream(ctx: CliContext, direction: 'from-container' | 'to-
       const base = path.posix.basename(path.posix.normalize(`/${containerPath}`)) || '.';
       const dest = base === '.' ? path.join(tmp, 'root') : path.join(tmp, base);
       await copyFiles(ctx.stores(), { direction, ref, containerPath, hostPath: dest, log: ctx.logger() });
-      await runTar(['-C', base === '.' ? dest : tmp, '--numeric-owner', '-cf', '-', base], ['ignore', 'inherit', 'pipe']);
-      return;
+      return await runTar(['-C', base === '.' ? dest : tmp, '--numeric-owner', '-cf', '-', base], ['ignore', 'inherit', 'pipe']);
     }
     await runTar(['-C', tmp, '--numeric-owner', '-xf', '-'], ['inherit', 'ignore', 'pipe']);
     for (const entry of fs.readdirSync(tmp)) {
@@ -55,6 +54,7 @@ async function copyTarStream(ctx: CliContext, direction: 'from-container' | 'to-
         direction, ref, containerPath: path.posix.join(containerPath, entry), hostPath: path.join(tmp, entry), log: ctx.logger(),
       });
     }
+    return false;
   } finally {
     fs.rmSync(tmp, { recursive: true, force: true });
   }
@@ -132,7 +132,8 @@ export function register(program: Command, ctx: CliContext): void {
       if (!o.output && process.stdout.isTTY) {
         throw new BerthError('USAGE', 'refusing to write a tar archive to a terminal', { hint: 'use -o FILE or redirect stdout' });
       }
-      await exportContainer(ctx.stores(), ref, o.output, ctx.logger());
+      // A reader that left (| head): quietly 141, as a process killed by SIGPIPE (logs -f too).
+      if ((await exportContainer(ctx.stores(), ref, o.output, ctx.logger())).outputClosed) ctx.setResult(141);
     });
 
   program.command('cp <source> <destination>')
@@ -148,7 +149,7 @@ export function register(program: Command, ctx: CliContext): void {
       if (!containerPath) throw new BerthError('USAGE', `"${from ? source : destination}" has no path after ":"`);
       // Docker's `-`: a tar archive on stdout (from the container) or stdin (into a directory of it).
       if ((from ? destination : source) === '-') {
-        await copyTarStream(ctx, from ? 'from-container' : 'to-container', ref, containerPath);
+        if (await copyTarStream(ctx, from ? 'from-container' : 'to-container', ref, containerPath)) ctx.setResult(141);
         return;
       }
       await copyFiles(ctx.stores(), {
