@@ -290,6 +290,8 @@ export async function removeContainer(root: string, ref: string, force: boolean,
   // A container whose berth was killed before it had a monitor (a foreground run, or a
   // run -d during setup): nobody will ever finish it, so rm -f does.
   let abandoned = isAbandoned(rec);
+  // As Docker's, a created container (never started) goes without -f.
+  if (rec.state.status === 'created' && rec.monitor) force = true;
   if (isActive(rec) && !(abandoned && force)) {
     if (!force) {
       throw new BerthError('CONTAINER_RUNNING', `container "${rec.name}" is ${rec.state.status}`, {

@@ -201,7 +201,8 @@ describe('berth top, pause, rename, diff, export, cp, container prune, info', { 
       assert.equal(r.stdout, '141\n', `${cmd}: ${r.stderr}`);
       assert.equal(r.stderr, '', cmd);
     }
-    ok(['rm', '-f', 'piped']);
+    ok(['rm', 'piped']); // a created container goes without -f, as Docker's (before: "is created")
+    assert.equal(berth(['inspect', 'piped']).status, 125);
   });
 
   it('cp with "-": a tar archive on stdout out of the container, and from stdin into it (Docker\'s)', () => {
