@@ -54,19 +54,13 @@ export async function setContainerPaused(root: string, ref: string, paused: bool
 }
 
 /**
- * `berth rename OLD NEW`; a container that runs in the foreground of a `berth run` keeps
- * its name (that command rewrites its record when it ends).
- * @throws BerthError CONTAINER_NOT_FOUND, CONTAINER_NAME_IN_USE, CONTAINER_NAME_INVALID,
- *   CONTAINER_FOREGROUND
+ * `berth rename OLD NEW`. A container in the foreground of a `berth run` is renamed too:
+ * that command re-reads its record under the engine lock before each write.
+ * @throws BerthError CONTAINER_NOT_FOUND, CONTAINER_NAME_IN_USE, CONTAINER_NAME_INVALID
  */
 export async function renameContainer(root: string, ref: string, name: string, log: Logger): Promise<ContainerRecord> {
   const cs = new ContainerStore(root);
   const rec = await resolveContainer(root, ref, log);
-  if (!rec.monitor && isActive(rec)) {
-    throw new BerthError('CONTAINER_FOREGROUND', `cannot rename container "${rec.name}": it runs in the foreground of a \`berth run\``, {
-      context: { containerId: rec.id }, hint: 'rename it once that berth run has ended',
-    });
-  }
   return withEngineLock(root, () => cs.rename(cs.read(rec.id), name));
 }
 

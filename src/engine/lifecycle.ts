@@ -9,7 +9,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { BerthError } from '../common/errors';
-import { withLock } from '../common/lock';
+import { withLock, withLockSync } from '../common/lock';
 import type { Logger } from '../common/log';
 import { parseSignal } from '../common/signals';
 import { openCgroup } from '../cgroups/driver';
@@ -43,6 +43,10 @@ export function runtimeContext(root: string, log: Logger): RuntimeContext {
 /** Runs FN holding the engine lock; it guards records of containers that change state. */
 export function withEngineLock<T>(root: string, fn: () => Promise<T> | T): Promise<T> {
   return withLock(path.join(root, 'engine'), fn);
+}
+
+export function withEngineLockSync<T>(root: string, fn: () => T): T {
+  return withLockSync(path.join(root, 'engine'), fn);
 }
 
 export function readExit(cs: ContainerStore, id: string): ExitRecord | undefined {

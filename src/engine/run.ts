@@ -14,6 +14,7 @@ import { pidStartTime } from '../runtime/state';
 import { mountOverlay, unmountOverlay } from '../storage/overlay';
 import { ContainerRecord, ContainerStore } from './containers';
 import { parseRestartPolicy } from './restart';
+import { withEngineLockSync } from './lifecycle';
 import { buildSpec, RunOptions } from './spec';
 import { allocateUserns, checkUserMapped, checkUsernsMounts, checkUsernsRequest, parseUsernsOptions, prepareContainerDirs } from './userns';
 import { MountRecord, removeAnonymousVolumes, resolveMounts } from './volumes';
@@ -175,18 +176,30 @@ export async function runContainer(stores: Stores, opts: EngineRunOptions): Prom
     });
   }
   const { rec, dir, rootfs, containers } = await prepareContainer(stores, opts, true);
-  const { id, name } = rec;
+  const { id } = rec;
+  // Others change the record while it runs (rename, network connect, pause): each write
+  // starts from what is on disk, under the engine lock, so none of theirs is lost.
+  const update = (state?: (cur: ContainerRecord['state']) => ContainerRecord['state']) => withEngineLockSync(stores.root, () => {
+    try {
+      Object.assign(rec, containers.read(id));
+    } catch {
+      // gone or unreadable: ours stands
+    }
+    if (state) {
+      rec.state = state(rec.state);
+      containers.write(rec);
+    }
+  });
   try {
     const ctx = makeContext(path.join(stores.root, 'runtime'), opts.log);
     const r = await runForeground(ctx, { id, bundle: dir }, false, (pid) => {
-      rec.state = { ...rec.state, status: 'running', pid, startedAt: new Date().toISOString() };
-      containers.write(rec);
+      update((cur) => ({ ...cur, status: 'running', pid, startedAt: new Date().toISOString() }));
     });
     if (r.late) process.stderr.write(`berth: ${r.late.message}\n`);
-    rec.state = { ...rec.state, status: 'exited', pid: 0, exitCode: r.status, finishedAt: new Date().toISOString() };
-    containers.write(rec);
+    update((cur) => ({ ...cur, status: 'exited', pid: 0, paused: undefined, exitCode: r.status, finishedAt: new Date().toISOString() }));
     return r.status;
   } finally {
+    if (rec.state.status !== 'exited') update();
     await detachContainerNetwork(stores.root, containers, rec, opts.log);
     let unmounted = true;
     try {
@@ -197,7 +210,7 @@ export async function runContainer(stores: Stores, opts: EngineRunOptions): Prom
     }
     // A failed run leaves nothing; --rm removes the container once it exited.
     if (unmounted && (opts.rm || rec.state.status !== 'exited')) {
-      containers.remove({ id, name });
+      containers.remove({ id, name: rec.name });
       for (const f of removeAnonymousVolumes(stores.root, rec)) opts.log.warn(`anonymous volume stays: ${f}`);
     }
   }

@@ -239,6 +239,33 @@ describe('berth run -d and the detached-container commands', { skip, concurrency
     assert.deepEqual(await settle(fid), []);
   });
 
+  it('rename of a container in the foreground of another berth run: the new name stays after it exits, --rm frees it', async () => {
+    // As Docker's; before, rename refused it, since that berth run rewrote the record on exit.
+    const r = berthAsync(root, ['run', '--name', 'fgold', 'busybox', 'sh', '-c', 'while [ ! -e /tmp/go ]; do sleep 0.1; done; exit 3']);
+    assert.ok(await waitFor(() => berth(['inspect', 'fgold']).status === 0 && inspect('fgold').State.Running === true, 15_000));
+    const rn = berth(['rename', 'fgold', 'fgnew']);
+    assert.equal(rn.status, 0, rn.stderr);
+    assert.equal(inspect('fgnew').State.Running, true);
+    assert.equal(berth(['exec', 'fgnew', 'touch', '/tmp/go']).status, 0);
+    assert.equal((await r).status, 3);
+    const after = inspect('fgnew');
+    assert.equal(after.Name, '/fgnew');
+    assert.equal(after.State.ExitCode, 3);
+    assert.equal(berth(['inspect', 'fgold']).status, 125); // the old name is free
+    assert.match(berth(['ps', '-a']).stdout, /Exited \(3\) .* fgnew$/m);
+    assert.equal(berth(['rm', 'fgnew']).status, 0);
+
+    const rr = berthAsync(root, ['run', '--rm', '--name', 'fgrm', 'busybox', 'sh', '-c', 'while [ ! -e /tmp/go ]; do sleep 0.1; done']);
+    assert.ok(await waitFor(() => berth(['inspect', 'fgrm']).status === 0 && inspect('fgrm').State.Running === true, 15_000));
+    const rmId = inspect('fgrm').Id;
+    assert.equal(berth(['rename', 'fgrm', 'fgrm2']).status, 0);
+    assert.equal(berth(['exec', 'fgrm2', 'touch', '/tmp/go']).status, 0);
+    assert.equal((await rr).status, 0);
+    assert.equal(berth(['inspect', 'fgrm2']).status, 125);
+    assert.equal(berth(['inspect', rmId]).status, 125, '--rm removed it under its new name');
+    assert.deepEqual(fs.readdirSync(path.join(root, 'names')).filter((n) => n.startsWith('fg')), []);
+  });
+
   it('kill -s sends the signal; wait prints the exit code', async () => {
     const id = runD(['busybox', 'sh', '-c', 'trap "exit 42" USR1; echo ready; while true; do sleep 0.1; done']);
     assert.ok(await waitFor(() => berth(['logs', id]).stdout.includes('ready')));
