@@ -29,17 +29,20 @@ import { registerCommands, type CliContext } from './commands';
 import { attachTerminal } from './commands/attach';
 import { reportError } from './report-error';
 import { collect } from './argv';
+import { renderInspect, renderRows } from './template';
+import { formatPort } from '../network';
 
 const PROG = 'berth';
 const VERSION = '0.1.0';
 
 let log: Logger | undefined;
 
-function imageRows(images: ImageRecord[], all: boolean): string[][] {
-  const rows: string[][] = [];
+/** One row per name of each image, with the fields of Docker's images --format. */
+function imageRows(images: ImageRecord[]): Record<string, string>[] {
+  const rows: Record<string, string>[] = [];
   for (const img of images) {
     const id = img.id.slice(7, 19);
-    const names = img.repoTags.length ? img.repoTags : all || true ? [''] : [];
+    const names = img.repoTags.length ? img.repoTags : [''];
     for (const t of names) {
       let repo = '<none>';
       let tag = '<none>';
@@ -48,7 +51,10 @@ function imageRows(images: ImageRecord[], all: boolean): string[][] {
         repo = r.familiarName();
         tag = r.tag ?? '<none>';
       }
-      rows.push([repo, tag, id, ago(img.created), humanSize(img.size)]);
+      rows.push({
+        Repository: repo, Tag: tag, ID: id, CreatedSince: ago(img.created), CreatedAt: img.created, Size: humanSize(img.size),
+        Digest: img.repoDigests[0]?.split('@')[1] ?? '<none>',
+      });
     }
   }
   return rows;
@@ -125,19 +131,25 @@ export async function main(argv: string[]): Promise<number> {
     const list = st().images.list();
     if (o.quiet) return print([...new Set(list.map((i) => i.id.slice(7, 19)))].map((s) => s + '\n').join(''));
     if (o.format === 'json') return print(JSON.stringify(list, null, 2) + '\n');
-    print(table(['REPOSITORY', 'TAG', 'IMAGE ID', 'CREATED', 'SIZE'], imageRows(list, !!o.all)));
+    const rows = imageRows(list);
+    const custom = renderRows(o.format ?? 'table', rows, {
+      Repository: 'REPOSITORY', Tag: 'TAG', ID: 'IMAGE ID', CreatedSince: 'CREATED', CreatedAt: 'CREATED AT', Size: 'SIZE', Digest: 'DIGEST',
+    });
+    if (custom !== undefined) return print(custom);
+    print(table(['REPOSITORY', 'TAG', 'IMAGE ID', 'CREATED', 'SIZE'], rows.map((r) => [r.Repository, r.Tag, r.ID, r.CreatedSince, r.Size])));
   };
   const imagesOptions = (c: Command) => c
     .option('-q, --quiet', 'print only image ids')
     .option('-a, --all', 'show all images')
-    .addOption(new Option('--format <format>', 'output format').choices(['table', 'json']).default('table'))
+    .option('--format <format>', 'table, json, or a Go template: \'{{.Repository}}:{{.Tag}}\', \'table {{.ID}}\\t{{.Size}}\'', 'table')
     .action(images);
   imagesOptions(program.command('images').description('list images'));
 
   const image = program.command('image').description('manage images');
   imagesOptions(image.command('ls').alias('list').description('list images'));
   image.command('inspect <names...>').description('show images as JSON')
-    .action((names: string[]) => {
+    .option('-f, --format <template>', 'print each through a Go template, as Docker\'s: \'{{.Config.Cmd}}\'')
+    .action((names: string[], o: { format?: string }) => {
       const s = st();
       const out = names.map((n) => {
         const img = s.images.resolve(n);
@@ -149,7 +161,7 @@ export async function main(argv: string[]): Promise<number> {
           Size: img.size, Manifest: img.manifestDigest, History: config.history ?? [],
         };
       });
-      print(JSON.stringify(out, null, 2) + '\n');
+      print(renderInspect(out, o.format));
     });
   const prune = async (o: { force?: boolean; all?: boolean }) => {
     const s = st();
@@ -258,8 +270,8 @@ export async function main(argv: string[]): Promise<number> {
         ]));
       }
       print('Images space usage:\n\n' + table(['REPOSITORY', 'TAG', 'IMAGE ID', 'CREATED', 'SIZE', 'CONTAINERS'],
-        du.imageList.flatMap(({ image, size, containers }) => imageRows([image], true)
-          .map((r) => [...r.slice(0, 4), humanSize(size), String(containers)]))));
+        du.imageList.flatMap(({ image, size, containers }) => imageRows([image])
+          .map((r) => [r.Repository, r.Tag, r.ID, r.CreatedSince, humanSize(size), String(containers)]))));
       print('\nContainers space usage:\n\n' + table(['CONTAINER ID', 'IMAGE', 'COMMAND', 'LOCAL VOLUMES', 'SIZE', 'CREATED', 'STATUS', 'NAMES'],
         du.containerList.map(({ container: c, size, volumes }) => [c.id.slice(0, 12), c.image,
           JSON.stringify(c.command.join(' ').slice(0, 20)), String(volumes), humanSize(size), ago(c.created), statusText(c), c.name])));
@@ -406,18 +418,31 @@ export async function main(argv: string[]): Promise<number> {
     .option('-a, --all', 'show all containers (default: running only)')
     .option('-q, --quiet', 'print only ids')
     .option('--no-trunc', 'do not shorten ids and commands')
-    .addOption(new Option('--format <format>', 'output format').choices(['table', 'json']).default('table'))
+    .option('--format <format>', 'table, json, or a Go template: \'{{.Names}} {{.Status}}\', \'table {{.ID}}\\t{{.Ports}}\'', 'table')
     .option('-f, --filter <key=value>', 'label=K[=V], status=S, name=N, id=ID (repeatable)', collect, [])
-    .action(async (o: { all?: boolean; quiet?: boolean; format?: string; trunc: boolean; filter: string[] }) => {
+    .action(async (o: { all?: boolean; quiet?: boolean; format: string; trunc: boolean; filter: string[] }) => {
       const f = parseFilters(o.filter); // a status filter shows exited ones without -a, as Docker's
       const list = (await listContainers(st().root, logger()))
         .filter((c) => (o.all || f.byKey.has('status') || c.state.status === 'running') && matchesFilter(c, f));
       const id = (c: ContainerRecord) => (o.trunc ? c.id.slice(0, 12) : c.id);
       if (o.quiet) return print(list.map((c) => id(c) + '\n').join(''));
       if (o.format === 'json') return print(JSON.stringify(list, null, 2) + '\n');
-      print(table(['CONTAINER ID', 'IMAGE', 'COMMAND', 'CREATED', 'STATUS', 'NAMES'], list.map((c) => [
-        id(c), c.image, JSON.stringify(o.trunc ? c.command.join(' ').slice(0, 20) : c.command.join(' ')), ago(c.created),
-        statusText(c), c.name,
+      // The fields of Docker's ps --format.
+      const rows = list.map((c) => ({
+        ID: id(c), Image: c.image, Command: JSON.stringify(o.trunc ? c.command.join(' ').slice(0, 20) : c.command.join(' ')),
+        CreatedAt: c.created, RunningFor: ago(c.created), Status: statusText(c), State: c.state.paused ? 'paused' : c.state.status,
+        Names: c.name, Ports: (c.network?.ports ?? []).map((p) => formatPort(p).split(' -> ').reverse().join('->')).join(', '),
+        Labels: Object.entries(c.config?.labels ?? {}).map(([k, v]) => `${k}=${v}`).join(','),
+        Mounts: (c.mounts ?? []).map((m) => m.Name ?? m.Source).join(','),
+        Networks: c.network?.mode === 'bridge' ? (c.network.endpoints ?? []).map((e) => e.network).join(',') : c.networkRequest?.mode ?? '',
+      }));
+      const custom = renderRows(o.format, rows, {
+        ID: 'CONTAINER ID', Image: 'IMAGE', Command: 'COMMAND', CreatedAt: 'CREATED AT', RunningFor: 'CREATED', Status: 'STATUS',
+        State: 'STATE', Names: 'NAMES', Ports: 'PORTS', Labels: 'LABELS', Mounts: 'MOUNTS', Networks: 'NETWORKS',
+      });
+      if (custom !== undefined) return print(custom);
+      print(table(['CONTAINER ID', 'IMAGE', 'COMMAND', 'CREATED', 'STATUS', 'NAMES'], rows.map((r) => [
+        r.ID, r.Image, r.Command, r.RunningFor, r.Status, r.Names,
       ])));
     });
 
@@ -484,11 +509,12 @@ export async function main(argv: string[]): Promise<number> {
     });
 
   program.command('inspect <containers...>').description('show containers as JSON')
-    .action(async (refs: string[]) => {
+    .option('-f, --format <template>', 'print each through a Go template, as Docker\'s: \'{{.State.Pid}}\', \'{{json .Mounts}}\'')
+    .action(async (refs: string[], o: { format?: string }) => {
       const cs = new ContainerStore(st().root);
       const out = [];
       for (const ref of refs) out.push(inspectContainer(cs, await resolveContainer(st().root, ref, logger())));
-      print(JSON.stringify(out, null, 2) + '\n');
+      print(renderInspect(out, o.format));
     });
 
   program.command('logs <container>').description('show a container\'s output (containers started with -d)')

@@ -115,6 +115,32 @@ describe('berth top, pause, rename, diff, export, cp, container prune, info', { 
     ok(['rm', '-f', 'before', 'after', 'taken']);
   });
 
+  it('inspect -f, ps --format and images --format take Go templates, as Docker\'s', () => {
+    const id = ok(['run', '-d', '--name', 'fmt1', '-l', 'tier=web', '-e', 'X=1', 'busybox', 'sleep', '300']).trim();
+    ok(['create', '--name', 'fmt2', 'busybox', 'true']);
+    const pid = Number(ok(['inspect', '-f', '{{.State.Pid}}', 'fmt1']).trim());
+    assert.ok(pid > 1 && fs.existsSync(`/proc/${pid}`), `State.Pid ${pid} is a live host process`);
+    assert.equal(ok(['inspect', '--format', '{{.Name}} {{.State.Running}} {{index .Config.Labels "tier"}}', 'fmt1', 'fmt2']),
+      '/fmt1 true web\n/fmt2 false <no value>\n');
+    assert.equal(ok(['inspect', '-f', '{{range .Config.Env}}{{if eq . "X=1"}}{{.}}{{end}}{{end}}', 'fmt1']), 'X=1\n');
+    assert.equal(JSON.parse(ok(['inspect', '-f', '{{json .State}}', 'fmt1'])).Pid, pid);
+    // Rows: one line each; "table" adds the header and aligns the columns.
+    assert.equal(ok(['ps', '--format', '{{.ID}} {{.Names}} {{.State}} {{.Labels}}']), `${id.slice(0, 12)} fmt1 running tier=web\n`);
+    assert.deepEqual(ok(['ps', '-a', '--format', '{{.Names}}']).trim().split('\n').sort(), ['fmt1', 'fmt2']);
+    const t = ok(['ps', '-a', '--format', 'table {{.Names}}\\t{{.Status}}']).trimEnd().split('\n');
+    assert.match(t[0], /^NAMES {3}STATUS$/);
+    assert.ok(t.some((l) => /^fmt2 {4}Created$/.test(l)), t.join('\n'));
+    assert.equal(ok(['images', '--format', '{{.Repository}}:{{.Tag}}']), 'localhost/busybox:latest\n');
+    assert.equal(ok(['image', 'inspect', '-f', '{{.Config.Cmd}}', 'busybox']), '[sh]\n');
+    // A bad template or a missing field: exit 125, naming it; nothing printed on stdout.
+    const r = berth(['inspect', '-f', '{{.State.Nope}}', 'fmt1']);
+    assert.equal(r.status, 125);
+    assert.equal(r.stdout, '');
+    assert.match(r.stderr, /no field "Nope" at \.State\.Nope/);
+    fails(['ps', '--format', '{{if .Names}}'], /missing \{\{end\}\}/);
+    ok(['rm', '-f', 'fmt1', 'fmt2']);
+  });
+
   it('diff shows added (A), changed (C) and deleted (D) paths, not the engine\'s own files', () => {
     ok(['run', '-d', '--name', 'differ', 'busybox', 'sleep', '300']);
     assert.equal(ok(['diff', 'differ']), '');

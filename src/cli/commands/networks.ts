@@ -7,6 +7,7 @@ import {
   connectNetwork, createNetwork, disconnectNetwork, networkUsers, pruneNetworks, removeNetwork,
 } from '../../engine/bridge-networks';
 import { NetworkRecord, NetworkStore, withNetworkLock } from '../../network/networks';
+import { renderInspect } from '../template';
 import { print, table } from '../output';
 import type { CliContext } from '.';
 
@@ -76,10 +77,11 @@ export function register(program: Command, ctx: CliContext): void {
     }));
 
   network.command('inspect <names...>').description('show networks as JSON')
-    .action((names: string[]) => withNetworkLock(() => {
+    .option('-f, --format <template>', 'print each through a Go template: \'{{range .IPAM.Config}}{{.Subnet}}{{end}}\'')
+    .action((names: string[], o: { format?: string }) => withNetworkLock(() => {
       const store = new NetworkStore(root());
       const out = names.map((n) => inspectOf(store, store.get(n, false)));
-      print(JSON.stringify(out, null, 2) + '\n');
+      print(renderInspect(out, o.format));
     }));
 
   network.command('rm <names...>').alias('remove').description('remove networks no container uses')

@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 import { Option } from 'commander';
 import { withEngineLock } from '../../engine/lifecycle';
 import { VolumeStore } from '../../engine/volumes';
+import { renderInspect } from '../template';
 import { print, table } from '../output';
 import type { CliContext } from '.';
 
@@ -44,13 +45,14 @@ export function register(program: Command, ctx: CliContext): void {
     });
 
   volume.command('inspect <names...>').description('show volumes as JSON')
-    .action((names: string[]) => {
+    .option('-f, --format <template>', 'print each through a Go template: \'{{.Mountpoint}}\'')
+    .action((names: string[], o: { format?: string }) => {
       const store = volumes();
       const out = names.map((n) => {
         const { Anonymous: _anonymous, ...v } = store.resolve(n);
         return v;
       });
-      print(JSON.stringify(out, null, 2) + '\n');
+      print(renderInspect(out, o.format));
     });
 
   volume.command('rm <names...>').alias('remove').description('remove volumes no container uses')
