@@ -23,7 +23,7 @@ import {
 import { matchesFilter, parseFilters } from '../engine/filters';
 import { parseSince, readLogs } from '../engine/logs';
 import { EngineRunOptions, runContainer } from '../engine/run';
-import { ago, humanSize, print, table } from './output';
+import { ago, humanDuration, humanSize, print, table } from './output';
 import { progressView } from './progress';
 import { registerCommands, type CliContext } from './commands';
 import { attachTerminal } from './commands/attach';
@@ -409,10 +409,8 @@ export async function main(argv: string[]): Promise<number> {
   const statusText = (c: ContainerRecord): string => {
     if (c.state.status === 'exited') return `Exited (${c.state.exitCode}) ${ago(c.state.finishedAt ?? c.created)}`;
     if (c.state.status === 'created') return 'Created';
-    const secs = Math.max(0, Math.floor((Date.now() - Date.parse(c.state.startedAt ?? c.created)) / 1000));
     const paused = c.state.paused ? ' (Paused)' : ''; // berth pause (cli/commands/containers-ops.ts)
-    if (secs < 60) return `Up ${secs} second${secs === 1 ? '' : 's'}${paused}`;
-    return `Up ${ago(c.state.startedAt ?? c.created).replace(/ ago$/, '')}${paused}`;
+    return `Up ${humanDuration(Date.now() - Date.parse(c.state.startedAt ?? c.created))}${paused}`;
   };
   program.command('ps').description('list containers')
     .option('-a, --all', 'show all containers (default: running only)')

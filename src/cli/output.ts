@@ -5,16 +5,27 @@ export function print(s: string): void {
   process.stdout.write(s);
 }
 
+/** How long ago ISO was, in Docker's words: "Less than a second ago", "About a minute ago", "3 days ago". */
 export function ago(iso: string): string {
-  const s = Math.max(0, (Date.now() - Date.parse(iso)) / 1000);
-  if (s < 60) return 'Less than a minute ago';
-  for (const [n, unit] of [[86400 * 365, 'year'], [86400 * 30, 'month'], [86400 * 7, 'week'], [86400, 'day'], [3600, 'hour'], [60, 'minute']] as const) {
-    if (s >= n) {
-      const k = Math.floor(s / n);
-      return `${k} ${unit}${k > 1 ? 's' : ''} ago`;
-    }
-  }
-  return iso;
+  return `${humanDuration(Date.now() - Date.parse(iso))} ago`;
+}
+
+/** A duration of MS milliseconds as Docker prints it ("5 seconds", "About an hour", "2 weeks"). */
+export function humanDuration(ms: number): string {
+  const secs = Math.floor(Math.max(0, ms) / 1000);
+  const plural = (n: number, unit: string) => `${n} ${unit}${n === 1 ? '' : 's'}`;
+  if (secs < 1) return 'Less than a second';
+  if (secs < 60) return plural(secs, 'second');
+  const mins = Math.floor(secs / 60);
+  if (mins === 1) return 'About a minute';
+  if (mins < 60) return plural(mins, 'minute');
+  const hours = Math.round(secs / 3600);
+  if (hours === 1) return 'About an hour';
+  if (hours < 48) return plural(hours, 'hour');
+  if (hours < 24 * 14) return plural(Math.floor(hours / 24), 'day');
+  if (hours < 24 * 60) return plural(Math.floor(hours / (24 * 7)), 'week');
+  if (hours < 24 * 365 * 2) return plural(Math.floor(hours / (24 * 30)), 'month');
+  return plural(Math.floor(hours / (24 * 365)), 'year');
 }
 
 export function humanSize(n: number): string {

@@ -74,7 +74,7 @@ describe('berth top, pause, rename, diff, export, cp, container prune, info', { 
     const frozen = count();
     await sleep(700);
     assert.equal(count(), frozen);
-    assert.match(ok(['ps']), /Up \d+ seconds? \(Paused\) +counter$/m);
+    assert.match(ok(['ps']), /Up (\d+ seconds?|Less than a second) \(Paused\) +counter$/m);
     assert.equal(JSON.parse(ok(['inspect', 'counter']))[0].State.Paused, true);
     fails(['pause', 'counter'], /cannot pause container "counter": it is already paused/);
     assert.match(ok(['top', 'counter']), /sleep 0.05|sh -c/);

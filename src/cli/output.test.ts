@@ -1,0 +1,19 @@
+// Unit tests for cli/output.ts's durations: Docker's words for ps's CREATED and STATUS.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { humanDuration } from './output';
+
+describe('humanDuration', () => {
+  it('says what docker ps says', () => {
+    const s = 1000;
+    const h = 3600 * s;
+    const cases: [number, string][] = [
+      [0, 'Less than a second'], [999, 'Less than a second'], [s, '1 second'], [59 * s, '59 seconds'],
+      [60 * s, 'About a minute'], [119 * s, 'About a minute'], [120 * s, '2 minutes'], [59 * 60 * s, '59 minutes'],
+      [h, 'About an hour'], [90 * 60 * s, '2 hours'], [47 * h, '47 hours'], [48 * h, '2 days'], [13 * 24 * h, '13 days'],
+      [14 * 24 * h, '2 weeks'], [59 * 24 * h, '8 weeks'], [60 * 24 * h, '2 months'], [729 * 24 * h, '24 months'],
+      [730 * 24 * h, '2 years'], [-5 * s, 'Less than a second'],
+    ];
+    for (const [ms, want] of cases) assert.equal(humanDuration(ms), want, String(ms));
+  });
+});
