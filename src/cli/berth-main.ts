@@ -337,6 +337,10 @@ export async function main(argv: string[]): Promise<number> {
     .addOption(new Option('--net <mode>', 'same as --network').hideHelp())
     .option('-p, --publish <[ip:]hostPort:containerPort[/proto]>', 'publish a container port on the host (repeatable)', collect, [])
     .option('-P, --publish-all', 'publish every port the image exposes on a free host port')
+    .option('--dns <address>', 'a name server for /etc/resolv.conf (repeatable; replaces the network\'s)', collect, [])
+    .option('--dns-search <domain>', 'a search domain for /etc/resolv.conf (repeatable)', collect, [])
+    .option('--dns-option <option>', 'a resolver option for /etc/resolv.conf (repeatable)', collect, [])
+    .option('--add-host <name:address>', 'a line in /etc/hosts (repeatable; host-gateway: the host on this network)', collect, [])
     .option('--security-opt <opt>', 'seccomp=unconfined|PROFILE.json, no-new-privileges (repeatable)', collect, [])
     .option('--userns <mode>', 'host (default) or auto[:size=N]: root inside maps to host ids from /etc/subuid (SECURITY.md)')
     .option('--uidmap <c:h:n>', 'map container uids C.. to host uids H.. (N of them; repeatable)', collect, [])
@@ -349,6 +353,7 @@ export async function main(argv: string[]): Promise<number> {
     tmpfs: o.tmpfs, name: o.name, rm: !!o.rm, interactive: !!o.interactive, log: logger(),
     mounts: o.mount, init: !!o.init, restart: o.restart, ulimits: o.ulimit, stopSignal: o.stopSignal, stopTimeout: o.stopTimeout,
     labels: o.label, network: o.network ?? o.net, publish: o.publish, publishAll: !!o.publishAll, securityOpts: o.securityOpt,
+    dns: o.dns, dnsSearch: o.dnsSearch, dnsOption: o.dnsOption, addHost: o.addHost,
     userns: o.userns, uidmap: o.uidmap, gidmap: o.gidmap,
     pull: async (n) => {
       process.stderr.write(`Unable to find image '${n}' locally\n`);

@@ -80,6 +80,8 @@ export function inspectContainer(cs: ContainerStore, rec: ContainerRecord): Reco
       Tmpfs: Object.fromEntries((h?.tmpfs ?? []).map((t) => [t.split(':')[0], t.split(':')[1] ?? ''])),
       NetworkMode: networkModeName(rec.networkRequest),
       PortBindings: portMap(rec.networkRequest?.ports ?? [], true),
+      Dns: rec.networkRequest?.dns ?? [], DnsSearch: rec.networkRequest?.dnsSearch ?? [], DnsOptions: rec.networkRequest?.dnsOptions ?? [],
+      ExtraHosts: (rec.networkRequest?.extraHosts ?? []).map((h) => `${h.name}:${h.address}`),
       LogConfig: { Type: rec.monitor ? 'k8s-file' : 'none', Config: {} },
       RestartPolicy: { Name: h?.restartPolicy?.name ?? 'no', MaximumRetryCount: h?.restartPolicy?.maximumRetryCount ?? 0 },
       Init: h?.init ?? false,

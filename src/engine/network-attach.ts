@@ -8,7 +8,7 @@ import { BerthError } from '../common/errors';
 import type { Logger } from '../common/log';
 import { pidStartTime } from '../runtime/state';
 import {
-  attachNetwork, checkNetworkRequest, etcContents, NetnsSource, NetworkAttachment, NetworkRequest, parseNetworkRequest,
+  attachNetwork, checkNetworkRequest, etcContents, parseDnsFlags, NetnsSource, NetworkAttachment, NetworkRequest, parseNetworkRequest,
   PeerContainer, teardownNetwork,
 } from '../network';
 import type { ContainerRecord, ContainerStore } from './containers';
@@ -41,10 +41,13 @@ export function checkHostname(hostname: string | undefined): void {
  * request and where its namespace comes from, checked before the container exists.
  * @throws BerthError NETWORK_*, CONTAINER_NOT_FOUND, HOSTNAME_INVALID
  */
-export function planNetwork(cs: ContainerStore, opts: { network?: string; publish?: string[]; publishAll?: boolean; hostname?: string },
+export function planNetwork(cs: ContainerStore, opts: {
+  network?: string; publish?: string[]; publishAll?: boolean; hostname?: string;
+  dns?: string[]; dnsSearch?: string[]; dnsOption?: string[]; addHost?: string[];
+},
   exposed: Record<string, unknown> | null | undefined): { request: NetworkRequest; source: NetnsSource } {
   checkHostname(opts.hostname);
-  const request = parseNetworkRequest(opts.network, opts.publish ?? [], !!opts.publishAll, exposed);
+  const request = parseDnsFlags(parseNetworkRequest(opts.network, opts.publish ?? [], !!opts.publishAll, exposed), opts);
   const source = checkNetworkRequest(request, () => cs.list().filter(isLive).map(peerOf), (ref) => {
     const peer = cs.resolve(ref);
     // Its pid must still be the init we recorded (a stale record says "running").
@@ -54,8 +57,8 @@ export function planNetwork(cs: ContainerStore, opts: { network?: string; publis
 }
 
 /** Writes the container's resolv.conf and hosts (bind-mounted by config.json) from ATT. */
-export function writeEtcFiles(dir: string, att: NetworkAttachment | undefined, hostname: string): void {
-  const c = etcContents(att, hostname);
+export function writeEtcFiles(dir: string, att: NetworkAttachment | undefined, hostname: string, request?: NetworkRequest): void {
+  const c = etcContents(att, hostname, request);
   // In place (same inode): a running container's bind mount keeps pointing at it.
   fs.writeFileSync(`${dir}/resolv.conf`, c.resolvConf);
   fs.writeFileSync(`${dir}/hosts`, c.hosts);
@@ -77,7 +80,7 @@ export async function attachContainerNetwork(root: string, cs: ContainerStore, r
       cs.write(rec);
     },
   });
-  writeEtcFiles(dir, att, hostname);
+  writeEtcFiles(dir, att, hostname, request);
   return att;
 }
 

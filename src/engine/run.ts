@@ -37,6 +37,11 @@ export interface EngineRunOptions extends RunOptions {
   network?: string;
   publish?: string[];
   publishAll?: boolean;
+  /** --dns, --dns-search, --dns-option, --add-host (network/index.ts parseDnsFlags). */
+  dns?: string[];
+  dnsSearch?: string[];
+  dnsOption?: string[];
+  addHost?: string[];
   /** Called when the image is not local: pulls it (cli/ shows progress). */
   pull: (name: string) => Promise<void>;
   log: Logger;

@@ -16,6 +16,7 @@
 // alive across restarts of the process and lets `container:` peers join it by path.
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as os from 'node:os';
 import { BerthError, isErrno, wrapSystemError } from '../common/errors';
 import { MNT_DETACH, native } from '../common/native';
@@ -329,20 +330,81 @@ export async function teardownNetwork(root: string, att: NetworkAttachment): Pro
   return warnings;
 }
 
-/** resolv.conf and hosts contents for ATT (host mode: the host's own). */
-export function etcContents(att: NetworkAttachment | undefined, hostname: string): { resolvConf: string; hosts: string } {
+/**
+ * --dns, --dns-search, --dns-option and --add-host, checked: name servers are IP
+ * addresses, search domains and options single words, hosts NAME:ADDRESS (or
+ * NAME:host-gateway with a network that has a gateway); none with --network container:,
+ * whose files are its peer's (as Docker's).
+ * @throws BerthError NETWORK_OPTION_INVALID
+ */
+export function parseDnsFlags(request: NetworkRequest, o: { dns?: string[]; dnsSearch?: string[]; dnsOption?: string[]; addHost?: string[] }): NetworkRequest {
+  const invalid = (flag: string, value: string, hint: string) =>
+    new BerthError('NETWORK_OPTION_INVALID', `${flag} ${JSON.stringify(value)} is not valid`, { hint });
+  const given = (o.dns?.length ?? 0) + (o.dnsSearch?.length ?? 0) + (o.dnsOption?.length ?? 0) + (o.addHost?.length ?? 0);
+  if (!given) return request;
+  if (request.mode === 'container') {
+    throw new BerthError('NETWORK_OPTION_INVALID', '--dns, --dns-search, --dns-option and --add-host do not go with --network container:', {
+      hint: 'the container shares its peer\'s /etc/hosts and /etc/resolv.conf; give them to that container',
+    });
+  }
+  for (const d of o.dns ?? []) if (!net.isIP(d)) throw invalid('--dns', d, 'give a name server\'s IP address: --dns 192.0.2.53');
+  for (const d of o.dnsSearch ?? []) {
+    if (!/^[A-Za-z0-9_.-]{1,253}$/.test(d)) throw invalid('--dns-search', d, 'give a domain name: --dns-search example.com');
+  }
+  for (const d of o.dnsOption ?? []) if (!/^[A-Za-z0-9_.:-]{1,64}$/.test(d)) throw invalid('--dns-option', d, 'give a resolver option: --dns-option ndots:2');
+  const extraHosts = (o.addHost ?? []).map((h) => {
+    // NAME:ADDRESS or NAME=ADDRESS; an IPv6 address has colons of its own.
+    const m = /^([^:=\s]+)[:=](.+)$/.exec(h);
+    const address = m?.[2].replace(/^\[(.*)\]$/, '$1');
+    const hint = 'use --add-host NAME:ADDRESS (an IPv4 or IPv6 address, or host-gateway)';
+    if (!m || !/^[A-Za-z0-9][A-Za-z0-9_.-]{0,252}$/.test(m[1]) || !address || (address !== 'host-gateway' && !net.isIP(address))) {
+      throw invalid('--add-host', h, hint);
+    }
+    if (address === 'host-gateway' && (request.mode === 'none' || request.mode === 'host')) {
+      throw new BerthError('NETWORK_OPTION_INVALID', `--add-host ${h}: --network ${request.mode} has no gateway`, {
+        hint: 'host-gateway is the address the host has on the container\'s network (slirp4netns, pasta, bridge); give an address instead',
+      });
+    }
+    return { name: m[1], address };
+  });
+  return {
+    ...request,
+    ...(o.dns?.length ? { dns: o.dns } : {}), ...(o.dnsSearch?.length ? { dnsSearch: o.dnsSearch } : {}),
+    ...(o.dnsOption?.length ? { dnsOptions: o.dnsOption } : {}), ...(extraHosts.length ? { extraHosts } : {}),
+  };
+}
+
+/** resolv.conf and hosts contents for ATT (host mode: the host's own), with REQUEST's --dns and --add-host. */
+export function etcContents(att: NetworkAttachment | undefined, hostname: string, request?: NetworkRequest): { resolvConf: string; hosts: string } {
   const base = `127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n`;
   const self = att?.address ? att.address.split('/')[0] : '127.0.1.1';
+  const extra = (request?.extraHosts ?? []).map((h) => `${h.address === 'host-gateway' ? att?.gateway ?? '' : h.address}\t${h.name}\n`)
+    .filter((l) => !l.startsWith('\t')).join('');
+  let resolv: string;
+  let hosts: string;
   if (att?.mode === 'host') {
     const read = (f: string) => { try { return fs.readFileSync(f, 'utf8'); } catch { return ''; } };
-    return { resolvConf: read('/etc/resolv.conf'), hosts: read('/etc/hosts') || base };
-  }
-  const hosts = `${base}${self}\t${hostname}\n${(att?.hosts ?? []).map((l) => `${l}\n`).join('')}`;
-  if (!att?.resolvConf.length) {
+    resolv = read('/etc/resolv.conf');
+    hosts = (read('/etc/hosts') || base).replace(/\n?$/, '\n') + extra;
+  } else {
+    hosts = `${base}${self}\t${hostname}\n${extra}${(att?.hosts ?? []).map((l) => `${l}\n`).join('')}`;
     // none (and container: before its peer's files are known): nothing to resolve with.
-    return { resolvConf: '# berth: this container has no network but lo: no name server\n', hosts };
+    resolv = att?.resolvConf.length ? att.resolvConf.map((l) => `${l}\n`).join('') : '# berth: this container has no network but lo: no name server\n';
   }
-  return { resolvConf: att.resolvConf.map((l) => `${l}\n`).join(''), hosts };
+  return { resolvConf: request ? withDns(resolv, request) : resolv, hosts };
+}
+
+/** RESOLV with REQUEST's --dns, --dns-search and --dns-option in place of its own such lines. */
+function withDns(resolv: string, request: NetworkRequest): string {
+  const { dns, dnsSearch, dnsOptions } = request;
+  if (!dns && !dnsSearch && !dnsOptions) return resolv;
+  const drop = (l: string) => (dns && /^\s*nameserver\s/.test(l)) || (dnsSearch && /^\s*(search|domain)\s/.test(l))
+    || (dnsOptions && /^\s*options\s/.test(l)) || (dns && l.startsWith('# berth: this container has no network'));
+  const lines = resolv.split('\n').filter((l) => l && !drop(l));
+  if (dnsSearch) lines.push(`search ${dnsSearch.join(' ')}`);
+  for (const d of dns ?? []) lines.push(`nameserver ${d}`);
+  if (dnsOptions) lines.push(`options ${dnsOptions.join(' ')}`);
+  return lines.map((l) => `${l}\n`).join('');
 }
 
 /** For `berth info`: each mode, whether this host can use it, and why not. */

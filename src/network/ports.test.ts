@@ -1,7 +1,7 @@
 // Unit tests for network/ports.ts (-p/-P parsing) and network/index.ts's --network parsing.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { checkHostAddresses, parseNetworkRequest } from './index';
+import { checkHostAddresses, etcContents, parseDnsFlags, parseNetworkRequest } from './index';
 import { formatPort, overlaps, parsePorts, parsePublish } from './ports';
 
 describe('parsePublish', () => {
@@ -64,4 +64,23 @@ describe('checkHostAddresses', () => {
     it(`refuses ${ip}`, () => assert.throws(() => checkHostAddresses(m(ip), () => local), /is not an address of this host/));
   }
   it('checks nothing when the addresses cannot be listed', () => checkHostAddresses(m('192.0.2.1'), () => undefined));
+});
+
+describe('parseDnsFlags and etcContents', () => {
+  const slirp = parseNetworkRequest('slirp4netns', [], false);
+  it('replaces only the lines a flag names, and refuses what cannot be written', () => {
+    const req = parseDnsFlags(slirp, { dnsOption: ['ndots:3'], addHost: ['gw:host-gateway', 'h6:[::1]'] });
+    const att = { mode: 'slirp4netns' as const, address: '10.0.2.100/24', gateway: '10.0.2.2', ports: [], helpers: [], hosts: [],
+      resolvConf: ['search corp.test', 'nameserver 10.0.2.3', 'options ndots:1 rotate'] };
+    const c = etcContents(att, 'box', req);
+    assert.equal(c.resolvConf, 'search corp.test\nnameserver 10.0.2.3\noptions ndots:3\n');
+    assert.match(c.hosts, /^10\.0\.2\.100\tbox\n10\.0\.2\.2\tgw\n::1\th6\n$/m);
+    // No flags: the network's own files.
+    assert.equal(etcContents(att, 'box', slirp).resolvConf, 'search corp.test\nnameserver 10.0.2.3\noptions ndots:1 rotate\n');
+    // --network none with --dns: the name server replaces the "no name server" comment.
+    assert.equal(etcContents(undefined, 'box', parseDnsFlags(parseNetworkRequest('none', [], false), { dns: ['::1'] })).resolvConf, 'nameserver ::1\n');
+    assert.throws(() => parseDnsFlags(parseNetworkRequest('container:x', [], false), { dns: ['192.0.2.1'] }), /do not go with --network container:/);
+    assert.throws(() => parseDnsFlags(slirp, { addHost: ['a b:192.0.2.1'] }), /is not valid/);
+    assert.throws(() => parseDnsFlags(slirp, { dnsOption: ['ndots:1\nnameserver 1.2.3.4'] }), /is not valid/);
+  });
 });

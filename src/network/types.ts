@@ -25,6 +25,12 @@ export interface NetworkRequest {
   ports: PortMapping[];
   /** bridge: more networks to join (eth1, ...), added by `berth network connect`. */
   extraNetworks?: string[];
+  /** --dns, --dns-search, --dns-option: replace those lines of the container's resolv.conf. */
+  dns?: string[];
+  dnsSearch?: string[];
+  dnsOptions?: string[];
+  /** --add-host NAME:ADDRESS lines for /etc/hosts; "host-gateway" is the network's gateway. */
+  extraHosts?: { name: string; address: string }[];
 }
 
 /** A helper process a network holds (slirp4netns, pasta, a port proxy), ended by pid + start time. */

@@ -51,6 +51,52 @@ describe('--network slirp4netns', { skip, concurrency: 3 }, () => {
     assert.match(lo, /lo: <[^>]*\bUP\b/);
   });
 
+  it('--dns, --dns-search, --dns-option and --add-host write resolv.conf and hosts; host-gateway names the host', async () => {
+    const r = berth(['run', '--rm', '--dns', '192.0.2.53', '--dns', '2001:db8::53', '--dns-search', 'example.test', '--dns-option', 'ndots:2',
+      '--add-host', 'db:192.0.2.7', '--add-host', 'v6=[2001:db8::7]', 'busybox', 'sh', '-c', 'cat /etc/resolv.conf; echo ---; cat /etc/hosts']);
+    assert.equal(r.status, 0, r.stderr);
+    const [resolv, hosts] = r.stdout.split('---\n');
+    assert.equal(resolv, 'search example.test\nnameserver 192.0.2.53\nnameserver 2001:db8::53\noptions ndots:2\n');
+    assert.match(hosts, /^192\.0\.2\.7\tdb$/m);
+    assert.match(hosts, /^2001:db8::7\tv6$/m);
+    // host-gateway is 10.0.2.2 here; with the host's loopback opened, the name reaches it.
+    const srv = await loopbackServer('hello through host-gateway');
+    try {
+      const gw = await berthAsync(root, ['run', '-d', '--network', 'slirp4netns:allow_host_loopback=true', '--add-host', 'hostbox:host-gateway',
+        'busybox', 'sh', '-c', `grep hostbox /etc/hosts; ${GET('hostbox', srv.port)}`]);
+      assert.equal(gw.status, 0, gw.stderr);
+      const id = gw.stdout.trim();
+      // Async: this process's server must answer while the container runs.
+      assert.equal((await berthAsync(root, ['wait', id])).stdout.trim(), '0');
+      const logs = berth(['logs', id]).stdout;
+      assert.match(logs, /^10\.0\.2\.2\thostbox$/m);
+      assert.match(logs, /hello through host-gateway/);
+      // A restart writes the same lines again; inspect shows the flags.
+      assert.equal((await berthAsync(root, ['start', id])).status, 0);
+      assert.equal((await berthAsync(root, ['wait', id])).stdout.trim(), '0');
+      const hc = JSON.parse(berth(['inspect', id]).stdout)[0].HostConfig;
+      assert.deepEqual(hc.ExtraHosts, ['hostbox:host-gateway']);
+      assert.deepEqual(hc.Dns, []);
+      assert.equal(berth(['rm', id]).status, 0);
+    } finally {
+      await srv.close();
+    }
+    // Bad values, and flags that do not go with the mode: exit 125 before anything is made.
+    const before = berth(['ps', '-a', '-q']).stdout;
+    for (const [args, msg] of [
+      [['--dns', 'ns.example'], /--dns "ns\.example" is not valid/],
+      [['--add-host', 'nocolon'], /--add-host "nocolon" is not valid/],
+      [['--add-host', 'x:999.1.1.1'], /--add-host "x:999\.1\.1\.1" is not valid/],
+      [['--dns-search', 'a b'], /--dns-search "a b" is not valid/],
+      [['--network', 'none', '--add-host', 'g:host-gateway'], /--network none has no gateway/],
+    ] as [string[], RegExp][]) {
+      const bad = berth(['run', '--rm', ...args, 'busybox', 'true']);
+      assert.equal(bad.status, 125, `${args.join(' ')}: ${bad.stderr}`);
+      assert.match(bad.stderr, msg);
+    }
+    assert.equal(berth(['ps', '-a', '-q']).stdout, before);
+  });
+
   it('reaches the host\'s 127.0.0.1 at 10.0.2.2 only with allow_host_loopback=true', async () => {
     const srv = await loopbackServer('hello from the host');
     try {
