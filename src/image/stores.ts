@@ -1,6 +1,8 @@
 // The engine root's stores opened together (docs/images.md): content (blobs), layers, and
 // the image index, plus the lock that guards changes to them. Node host process.
+import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { BerthError, isErrno } from '../common/errors';
 import { withLock } from '../common/lock';
 import { LayerStore } from '../storage/layer-store';
 import { ContentStore } from './content-store';
@@ -17,8 +19,23 @@ export interface Stores {
 
 export const DEFAULT_ROOT = '/var/lib/berth';
 
+/** @throws BerthError STORAGE_ROOT_INVALID when ROOT is there but is not a directory */
 export function openStores(root: string): Stores {
   const abs = path.resolve(root);
+  // A missing root is made by the first writer; a file there would read as an empty store.
+  const notDir = (() => {
+    try {
+      const st = fs.statSync(abs, { throwIfNoEntry: false });
+      return !!st && !st.isDirectory();
+    } catch (err) {
+      return isErrno(err, 'ENOTDIR'); // a file on its path
+    }
+  })();
+  if (notDir) {
+    throw new BerthError('STORAGE_ROOT_INVALID', `the root ${abs} is not a directory (or a file is on its path)`, {
+      hint: `give --root (or BERTH_ROOT) a directory, or a path that does not exist yet; the default is ${DEFAULT_ROOT}`,
+    });
+  }
   const layers = new LayerStore(abs);
   return {
     root: abs,

@@ -41,6 +41,25 @@ describe('hostile berth CLI input', { skip }, () => {
     assert.deepEqual(procs, []);
   });
 
+  it('an unknown option, command or missing argument is one line and a hint, not the whole help', () => {
+    const opt = refused(['run', '--frobnicate', 'busybox', 'true'], /^berth: unknown option '--frobnicate'\nhint: add --help/);
+    assert.doesNotMatch(opt, /Usage:/);
+    refused(['run'], /^berth: missing required argument 'image'\n/);
+    refused(['frobnicate'], /^berth: unknown command 'frobnicate'\n/);
+  });
+
+  it('a --root that is a file, or has a file on its path, is refused instead of reading as an empty store', () => {
+    const file = path.join(dir, 'plain-file');
+    fs.writeFileSync(file, 'not a root\n');
+    for (const r of [file, path.join(file, 'below')]) {
+      const res = spawnSync(BERTH, ['--root', r, 'ps', '-a'], { encoding: 'utf8' });
+      assert.equal(res.status, 125, res.stdout + res.stderr);
+      assert.equal(res.stdout, '');
+      assert.match(res.stderr, new RegExp(`^berth: the root ${r} is not a directory`));
+    }
+    assert.equal(fs.readFileSync(file, 'utf8'), 'not a root\n');
+  });
+
   it('a --name or rename target longer than a file name is refused as invalid, not a crash', () => {
     const long = 'a'.repeat(256);
     refused(['run', '--rm', '--name', long, 'busybox', 'true'], /container name "a+" is not valid\nhint: use up to 255 /);
