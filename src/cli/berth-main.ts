@@ -105,7 +105,9 @@ export async function main(argv: string[]): Promise<number> {
     .addOption(new Option('--log-level <level>', 'log level').choices(['error', 'warn', 'info', 'debug']))
     .option('-D, --debug', 'log at debug level')
     .exitOverride()
-    .showHelpAfterError()
+    // A usage error is one line, as the others: the command's whole help would bury it.
+    .configureOutput({ outputError: (str, write) => write(`${PROG}: ${str.replace(/^error: /, '')}`) })
+    .showHelpAfterError('hint: add --help to the command for its usage')
     .enablePositionalOptions();
 
   const pull = async (name: string, o: { quiet?: boolean; platform?: string; tlsVerify?: string }) => {
