@@ -87,6 +87,74 @@ describe('compileTemplate', () => {
   });
 });
 
+describe('compileTemplate with hostile input', () => {
+  it('sees a value\'s own keys only, never what a JavaScript object inherits', () => {
+    assert.equal(run('{{index . "constructor"}}|{{index .Config.Labels "toString"}}|{{index . "__proto__"}}'), '<no value>|<no value>|<no value>');
+    for (const t of ['{{.constructor}}', '{{.__proto__}}', '{{.Config.Labels.hasOwnProperty}}', '{{$.constructor.name}}']) {
+      assert.throws(() => run(t), /no field/, t);
+    }
+    // A JSON key named so is a key like any other.
+    assert.equal(run('{{index . "__proto__"}} {{.constructor}}', JSON.parse('{"__proto__":"p","constructor":"c"}')), 'p c');
+  });
+
+  it('ends too deep or too large templates with a template error, not a crash', () => {
+    const deep = [
+      '{{if 1}}'.repeat(20000) + '{{end}}'.repeat(20000),
+      `{{${'('.repeat(20000)}1${')'.repeat(20000)}}}`,
+      `{{if 0}}${'{{else if 0}}'.repeat(20000)}{{end}}`,
+      '{{pad 1 1000000000 1}}', '{{printf "%1000000000s" 1}}',
+    ];
+    for (const t of deep) assert.throws(() => run(t), (e: Error & { code?: string }) => e.code === 'USAGE' && e.message.length < 400, t.slice(0, 20));
+    assert.equal(run(`${'{{if 1}}'.repeat(1000)}x${'{{end}}'.repeat(1000)}`), 'x');
+    assert.equal(run('{{range 10000000}}{{end}}x'), 'x');
+  });
+
+  it('checks arguments as Go does: counts, indexes, escapes and numbers', () => {
+    const bad: [string, RegExp][] = [
+      ['{{printf}}', /wrong number of args for printf: want at least 1 got 0/],
+      ['{{len}}', /wrong number of args for len: want 1 got 0/],
+      ['{{json .Id .Name}}', /wrong number of args for json: want 1 got 2/],
+      ['{{truncate .Id}}', /wrong number of args for truncate/],
+      ['{{eq .Id}}', /wrong number of args for eq/],
+      ['{{and}}', /wrong number of args for and/],
+      ['{{pad .Id -1 2}}', /pad: -1 is not a count/],
+      ['{{truncate .Id -1}}', /truncate: -1 is not a count/],
+      ['{{index .Mounts 5}}', /index out of range: 5/],
+      ['{{index .Mounts -1}}', /index out of range: -1/],
+      ['{{index .Mounts "length"}}', /cannot index/],
+      ['{{range 1.5}}{{end}}', /range can't iterate over 1.5/],
+      ['{{"\\q"}}', /bad escape/],
+      ['{{09}}', /bad number/],
+      ['{{lt .State .State}}', /cannot compare/],
+    ];
+    for (const [t, re] of bad) {
+      assert.throws(() => run(t), (e: Error & { code?: string }) => re.test(e.message) && e.code === 'USAGE', t);
+    }
+    const cases: [string, string][] = [
+      ['{{"\\x41\\101\\u00e9\\U0001F600"}}', 'AAé😀'],
+      ['{{$x:=.State.Pid}}{{$x}}', '4242'],
+      ['{{1e3}} {{0x10}} {{1_000}} {{017}} {{0b101}} {{+2}}', '1000 16 1000 15 5 2'],
+      ['{{index .Id 0}} {{len "é"}}', '97 2'],
+      ['{{and .Config.Cmd "x"}}|{{or .Config.Cmd ""}}', '<no value>|'],
+      ['{{print "a" "b" 1 2 .Config.Cmd}}', 'ab1 2 <nil>'],
+    ];
+    for (const [t, want] of cases) assert.equal(run(t), want, t);
+  });
+
+  it('printf: Go\'s verbs, and Go\'s marks for wrong, missing and extra arguments', () => {
+    const cases: [string, string][] = [
+      ['{{printf "%5.2f|%x|%X|%#x|%o|%b|%c|%T|%e" 1.5 255 255 255 8 5 65 "s" 1234.5}}', ' 1.50|ff|FF|0xff|10|101|A|string|1.234500e+03'],
+      ['{{printf "%05d|%-4d|%+d|%08.3f|%.2s|%6.2f%%" 42 7 3 -3.14159 "abc" 12.345}}', '00042|7   |+3|-003.142|ab| 12.35%'],
+      ['{{printf "%d" .Name}}', '%!d(string=/web)'],
+      ['{{printf "%d %d" 1}}', '1 %!d(MISSING)'],
+      ['{{printf "%d" 1 2}}', '1%!(EXTRA int=2)'],
+      ['{{printf "%z" 1}}', '%!z(int=1)'],
+      ['{{printf "%v" .Config.Cmd}}', '<nil>'],
+    ];
+    for (const [t, want] of cases) assert.equal(run(t), want, t);
+  });
+});
+
 describe('renderRows and renderInspect', () => {
   const rows = [{ ID: 'a1', Names: 'web', Ports: '127.0.0.1:8080->80/tcp' }, { ID: 'b22', Names: 'db', Ports: '' }];
   const headers = { ID: 'CONTAINER ID', Names: 'NAMES', Ports: 'PORTS' };
