@@ -179,34 +179,54 @@ export async function diffContainer(stores: Stores, ref: string, log: Logger): P
 export async function exportContainer(stores: Stores, ref: string, output: string | undefined, log: Logger): Promise<{ outputClosed: boolean }> {
   const rec = await resolveContainer(stores.root, ref, log);
   let outputClosed = false;
-  await withRootfs(stores, rec, (rootfs) => new Promise<void>((resolve, reject) => {
-    const names = fs.readdirSync(rootfs).sort();
-    const args = ['--numeric-owner', '--one-file-system', '-C', rootfs, '-cf', output ? path.resolve(output) : '-',
-      ...(names.length ? ['--', ...names] : ['-T', '/dev/null'])];
-    log.debug('export', { id: rec.id, tar: args.join(' ') });
-    const { spawn } = require('node:child_process') as typeof import('node:child_process');
-    const tar = spawn('tar', args, { stdio: ['ignore', output ? 'ignore' : 'inherit', 'pipe'] });
-    let err = '';
-    tar.stderr!.on('data', (d) => (err += d));
-    tar.on('error', (e) => reject(new BerthError('EXPORT_FAILED', `export container "${rec.name}": ${e.message}`, {
-      hint: 'berth export needs GNU tar on the host',
-    })));
-    tar.on('close', (code, signal) => {
-      // The reader of stdout went away (`berth export c | head`): not an export error.
-      if (!output && signal === 'SIGPIPE') {
-        outputClosed = true;
-        resolve();
-        return;
-      }
-      // 1: a file changed while it was read (a running container); the archive is whole.
-      if (code === 0 || code === 1) {
-        if (code === 1) log.warn(`export of "${rec.name}": ${err.trim()}`);
-        resolve();
-      } else {
-        reject(new BerthError('EXPORT_FAILED', `export container "${rec.name}" to "${output ?? '-'}": ${err.trim() || (signal ? `tar killed by ${signal}` : `tar exit ${code}`)}`));
-      }
-    });
-  }));
+  // -o FILE: tar writes a temporary file beside it, renamed over FILE once whole, so a
+  // failed or killed export (a full disk, a bad path) never leaves a truncated archive.
+  const dest = output ? path.resolve(output) : undefined;
+  const tmp = dest ? path.join(path.dirname(dest), `.${path.basename(dest)}.berth-${process.pid}`) : undefined;
+  if (tmp) {
+    try {
+      fs.closeSync(fs.openSync(tmp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, 0o644));
+    } catch (err) {
+      throw wrapSystemError('EXPORT_FAILED', `export container "${rec.name}": cannot write in ${path.dirname(dest!)}`, err,
+        'give -o a file in a directory that exists and is writable');
+    }
+  }
+  try {
+    await withRootfs(stores, rec, (rootfs) => new Promise<void>((resolve, reject) => {
+      const names = fs.readdirSync(rootfs).sort();
+      const args = ['--numeric-owner', '--one-file-system', '-C', rootfs, '-cf', tmp ?? '-',
+        ...(names.length ? ['--', ...names] : ['-T', '/dev/null'])];
+      log.debug('export', { id: rec.id, tar: args.join(' ') });
+      const { spawn } = require('node:child_process') as typeof import('node:child_process');
+      const tar = spawn('tar', args, { stdio: ['ignore', tmp ? 'ignore' : 'inherit', 'pipe'] });
+      let err = '';
+      tar.stderr!.on('data', (d) => (err += d));
+      tar.on('error', (e) => reject(new BerthError('EXPORT_FAILED', `export container "${rec.name}": ${e.message}`, {
+        hint: 'berth export needs GNU tar on the host',
+      })));
+      tar.on('close', (code, signal) => {
+        // The reader of stdout went away (`berth export c | head`): not an export error.
+        if (!tmp && signal === 'SIGPIPE') {
+          outputClosed = true;
+          resolve();
+          return;
+        }
+        // 1: a file changed while it was read (a running container); the archive is whole.
+        if (code === 0 || code === 1) {
+          if (code === 1) log.warn(`export of "${rec.name}": ${err.trim()}`);
+          resolve();
+        } else {
+          // tar's first line says why ("...: Cannot write: No space left on device").
+          const why = err.trim().split('\n')[0]?.replace(/^tar: /, '').replace(`${tmp}: `, '');
+          reject(new BerthError('EXPORT_FAILED', `export container "${rec.name}" to "${output ?? '-'}": ${why || (signal ? `tar killed by ${signal}` : `tar exit ${code}`)}`));
+        }
+      });
+    }));
+    if (tmp) fs.renameSync(tmp, dest!);
+  } catch (err) {
+    if (tmp) fs.rmSync(tmp, { force: true });
+    throw err;
+  }
   return { outputClosed };
 }
 

@@ -218,6 +218,26 @@ describe('berth top, pause, rename, diff, export, cp, container prune, info', { 
     ok(['rm', 'copier']);
   });
 
+  it('export -o into a missing directory or onto a full disk fails in one line and leaves no file', () => {
+    ok(['create', '--name', 'nospace', 'busybox', 'true']);
+    fails(['export', '-o', path.join(dir, 'no-such-dir', 'x.tar'), 'nospace'], /^berth: export container "nospace": cannot write in .*no-such-dir: no such file or directory$/m);
+    const small = path.join(dir, 'small');
+    fs.mkdirSync(small);
+    assert.equal(spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=256k', 'tmpfs', small]).status, 0);
+    try {
+      fs.writeFileSync(path.join(small, 'x.tar'), 'the archive before\n');
+      const r = berth(['export', '-o', path.join(small, 'x.tar'), 'nospace']);
+      assert.equal(r.status, 125, r.stderr);
+      assert.match(r.stderr, /^berth: export container "nospace" to ".*x\.tar": (Cannot write: No space left on device|Wrote only \d+ of \d+ bytes)\n$/);
+      // The file that was there is untouched, and no partial archive is left beside it.
+      assert.deepEqual(fs.readdirSync(small), ['x.tar']);
+      assert.equal(fs.readFileSync(path.join(small, 'x.tar'), 'utf8'), 'the archive before\n');
+    } finally {
+      spawnSync('umount', [small]);
+    }
+    ok(['rm', 'nospace']);
+  });
+
   it('export and cp - into a pipe whose reader leaves (| head -c 100) end quietly with 141', () => {
     ok(['create', '--name', 'piped', 'busybox', 'true']);
     for (const cmd of ['export piped', 'cp piped:/bin -']) {
