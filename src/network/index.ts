@@ -349,15 +349,19 @@ export function parseDnsFlags(request: NetworkRequest, o: { dns?: string[]; dnsS
   }
   for (const d of o.dns ?? []) if (!net.isIP(d)) throw invalid('--dns', d, 'give a name server\'s IP address: --dns 192.0.2.53');
   for (const d of o.dnsSearch ?? []) {
-    if (!/^[A-Za-z0-9_.-]{1,253}$/.test(d)) throw invalid('--dns-search', d, 'give a domain name: --dns-search example.com');
+    // "." alone (as Docker's): no search domains at all.
+    if (d !== '.' && !/^(?=.{1,253}$)([A-Za-z0-9_-]+\.)*[A-Za-z0-9_-]+\.?$/.test(d)) {
+      throw invalid('--dns-search', d, 'give a domain name: --dns-search example.com (or . for none)');
+    }
   }
   for (const d of o.dnsOption ?? []) if (!/^[A-Za-z0-9_.:-]{1,64}$/.test(d)) throw invalid('--dns-option', d, 'give a resolver option: --dns-option ndots:2');
   const extraHosts = (o.addHost ?? []).map((h) => {
     // NAME:ADDRESS or NAME=ADDRESS; an IPv6 address has colons of its own.
     const m = /^([^:=\s]+)[:=](.+)$/.exec(h);
     const address = m?.[2].replace(/^\[(.*)\]$/, '$1');
-    const hint = 'use --add-host NAME:ADDRESS (an IPv4 or IPv6 address, or host-gateway)';
-    if (!m || !/^[A-Za-z0-9][A-Za-z0-9_.-]{0,252}$/.test(m[1]) || !address || (address !== 'host-gateway' && !net.isIP(address))) {
+    const hint = 'use --add-host NAME:ADDRESS (an IPv4 or IPv6 address without a %zone, or host-gateway)';
+    // No IPv6 zone (fe80::1%eth0): /etc/hosts has no place for one, as Docker's refuses it.
+    if (!m || !/^[A-Za-z0-9][A-Za-z0-9_.-]{0,252}$/.test(m[1]) || !address || (address !== 'host-gateway' && (!net.isIP(address) || address.includes('%')))) {
       throw invalid('--add-host', h, hint);
     }
     if (address === 'host-gateway' && (request.mode === 'none' || request.mode === 'host')) {
@@ -401,7 +405,8 @@ function withDns(resolv: string, request: NetworkRequest): string {
   const drop = (l: string) => (dns && /^\s*nameserver\s/.test(l)) || (dnsSearch && /^\s*(search|domain)\s/.test(l))
     || (dnsOptions && /^\s*options\s/.test(l)) || (dns && l.startsWith('# berth: this container has no network'));
   const lines = resolv.split('\n').filter((l) => l && !drop(l));
-  if (dnsSearch) lines.push(`search ${dnsSearch.join(' ')}`);
+  const domains = (dnsSearch ?? []).filter((d) => d !== '.');
+  if (domains.length) lines.push(`search ${domains.join(' ')}`);
   for (const d of dns ?? []) lines.push(`nameserver ${d}`);
   if (dnsOptions) lines.push(`options ${dnsOptions.join(' ')}`);
   return lines.map((l) => `${l}\n`).join('');

@@ -83,4 +83,13 @@ describe('parseDnsFlags and etcContents', () => {
     assert.throws(() => parseDnsFlags(slirp, { addHost: ['a b:192.0.2.1'] }), /is not valid/);
     assert.throws(() => parseDnsFlags(slirp, { dnsOption: ['ndots:1\nnameserver 1.2.3.4'] }), /is not valid/);
   });
+  it('--dns-search . drops the search domains, as Docker\'s; --add-host refuses an IPv6 zone', () => {
+    const att = { mode: 'slirp4netns' as const, address: '10.0.2.100/24', gateway: '10.0.2.2', ports: [], helpers: [], hosts: [],
+      resolvConf: ['search corp.test', 'nameserver 10.0.2.3'] };
+    assert.equal(etcContents(att, 'box', parseDnsFlags(slirp, { dnsSearch: ['.'] })).resolvConf, 'nameserver 10.0.2.3\n');
+    assert.equal(etcContents(att, 'box', parseDnsFlags(slirp, { dnsSearch: ['a.test', 'b.test.'] })).resolvConf,
+      'nameserver 10.0.2.3\nsearch a.test b.test.\n');
+    for (const d of ['..', '.a', 'a..b', 'a b']) assert.throws(() => parseDnsFlags(slirp, { dnsSearch: [d] }), /is not valid/, d);
+    for (const h of ['z:fe80::1%eth0', 'z:[fe80::1%eth0]']) assert.throws(() => parseDnsFlags(slirp, { addHost: [h] }), /is not valid/, h);
+  });
 });
