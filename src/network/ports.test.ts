@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { checkHostAddresses, etcContents, parseDnsFlags, parseNetworkRequest } from './index';
 import { formatPort, overlaps, parsePorts, parsePublish } from './ports';
+import { parseSlirpOptions } from './slirp4netns';
 
 describe('parsePublish', () => {
   const ok: [string, string[]][] = [
@@ -91,5 +92,16 @@ describe('parseDnsFlags and etcContents', () => {
       'nameserver 10.0.2.3\nsearch a.test b.test.\n');
     for (const d of ['..', '.a', 'a..b', 'a b']) assert.throws(() => parseDnsFlags(slirp, { dnsSearch: [d] }), /is not valid/, d);
     for (const h of ['z:fe80::1%eth0', 'z:[fe80::1%eth0]']) assert.throws(() => parseDnsFlags(slirp, { addHost: [h] }), /is not valid/, h);
+  });
+});
+
+describe('slirp4netns outbound_addr', () => {
+  const opts = (v: string) => parseSlirpOptions(parseNetworkRequest(`slirp4netns:${v}`, [], false).options);
+  it('takes an address or an interface of this host, and refuses others before anything runs', () => {
+    assert.doesNotThrow(() => opts('outbound_addr=127.0.0.1'));
+    assert.doesNotThrow(() => opts('outbound_addr=lo'));
+    assert.throws(() => opts('outbound_addr=192.0.2.1'), /outbound_addr "192\.0\.2\.1" is not an address of this host/);
+    assert.throws(() => opts('outbound_addr=no-such-if0'), /is not an IPv4 address or an interface of this host/);
+    assert.throws(() => opts('outbound_addr6=127.0.0.1'), /is not an IPv6 address/);
   });
 });

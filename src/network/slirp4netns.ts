@@ -18,6 +18,7 @@
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Readable } from 'node:stream';
 import { BerthError } from '../common/errors';
@@ -78,12 +79,10 @@ export function parseSlirpOptions(o: Record<string, string>): SlirpOptions {
         break;
       }
       case 'outbound_addr':
+        out.outboundAddr = outboundAddress(k, v, 4);
+        break;
       case 'outbound_addr6':
-        if (net.isIP(v) !== (k === 'outbound_addr' ? 4 : 6)) {
-          throw new BerthError('NETWORK_OPTION_INVALID', `slirp4netns ${k} "${v}" is not an IPv${k === 'outbound_addr' ? 4 : 6} address`, { hint: OPTIONS_HINT });
-        }
-        if (k === 'outbound_addr') out.outboundAddr = v;
-        else out.outboundAddr6 = v;
+        out.outboundAddr6 = outboundAddress(k, v, 6);
         break;
       case 'port_handler':
         // rootlesskit's port handler keeps the client's address, but needs rootlesskit,
@@ -254,3 +253,28 @@ export const slirp4netnsDriver: NetworkDriver & { validate(req: SetupContext['re
     for (const f of att.files ?? []) fs.rmSync(f, { force: true });
   },
 };
+
+/**
+ * outbound_addr(6)=V: an address this host has (slirp4netns would bind each outgoing
+ * connection to it, and fail each one otherwise), or an interface's name, as podman takes
+ * it, for that interface's first address of FAMILY.
+ * @throws BerthError NETWORK_OPTION_INVALID
+ */
+function outboundAddress(k: string, v: string, family: 4 | 6): string {
+  const ifs = os.networkInterfaces();
+  const fam = `IPv${family}`;
+  const hint = 'give an address that `ip addr` lists on this host, or an interface\'s name (outbound_addr=eth0)';
+  if (!net.isIP(v) && ifs[v]) {
+    const a = ifs[v]!.find((x) => x.family === fam);
+    if (!a) throw new BerthError('NETWORK_OPTION_INVALID', `slirp4netns ${k}: interface "${v}" has no ${fam} address`, { hint });
+    return a.address;
+  }
+  if (net.isIP(v) !== family) {
+    throw new BerthError('NETWORK_OPTION_INVALID', `slirp4netns ${k} "${v}" is not an ${fam} address or an interface of this host`, { hint });
+  }
+  const norm = (a: string) => (family === 6 ? a.toLowerCase() : a);
+  if (!Object.values(ifs).flat().some((x) => x && x.family === fam && norm(x.address) === norm(v))) {
+    throw new BerthError('NETWORK_OPTION_INVALID', `slirp4netns ${k} "${v}" is not an address of this host`, { hint });
+  }
+  return v;
+}
