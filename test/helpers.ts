@@ -1,5 +1,6 @@
 // Shared by the integration tests: a private --root, a private cgroup parent and busybox
 // bundles per test file, and cleanup of everything they made.
+import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -176,4 +177,20 @@ export async function waitFor(pred: () => boolean, ms = 10_000): Promise<boolean
     await sleep(20);
   }
   return pred();
+}
+
+/**
+ * The end of a test file with an engine root (engineRoot): removes every container left
+ * in ROOT (rm -f), waits for their processes, removes DIR, then fails if a mount under DIR
+ * or a process naming ROOT was still there.
+ */
+export async function removeEngineRoot(dir: string, root: string): Promise<void> {
+  const ids = fs.existsSync(path.join(root, 'containers')) ? fs.readdirSync(path.join(root, 'containers')) : [];
+  if (ids.length) berthSync(root, ['rm', '-f', ...ids]);
+  await waitFor(() => processesWith(root).length === 0, 10_000);
+  const mounts = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes(dir));
+  const procs = processesWith(root);
+  fs.rmSync(dir, { recursive: true, force: true });
+  assert.deepEqual(mounts, []);
+  assert.deepEqual(procs, []);
 }

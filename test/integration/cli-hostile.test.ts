@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { BERTH, berthSync, engineRoot, processesWith, requires, waitFor } from '../helpers';
+import { BERTH, berthSync, engineRoot, processesWith, removeEngineRoot, requires, waitFor } from '../helpers';
 
 const skip = requires('root');
 
@@ -30,16 +30,7 @@ describe('hostile berth CLI input', { skip }, () => {
   before(() => {
     ({ dir, root } = engineRoot('cli-hostile'));
   });
-  after(async () => {
-    const ids = fs.existsSync(path.join(root, 'containers')) ? fs.readdirSync(path.join(root, 'containers')) : [];
-    if (ids.length) berth(['rm', '-f', ...ids]);
-    await waitFor(() => processesWith(root).length === 0, 10_000);
-    const mounts = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes(dir));
-    const procs = processesWith(root);
-    fs.rmSync(dir, { recursive: true, force: true });
-    assert.deepEqual(mounts, []);
-    assert.deepEqual(procs, []);
-  });
+  after(() => removeEngineRoot(dir, root));
 
   it('an unknown option, command or missing argument is one line and a hint, not the whole help', () => {
     const opt = refused(['run', '--frobnicate', 'busybox', 'true'], /^berth: unknown option '--frobnicate'\nhint: add --help/);

@@ -8,21 +8,10 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { engineRoot, requires, sleep, TOP, waitFor } from '../helpers';
+import { engineRoot, removeEngineRoot, requires, sleep, TOP, waitFor } from '../helpers';
 
 const BERTH = path.join(TOP, 'bin', 'berth');
 const skip = requires('root');
-
-/** Processes whose command line mentions TEXT (zombies included: they matter here). */
-function processesWith(text: string): number[] {
-  return fs.readdirSync('/proc').filter((n) => /^\d+$/.test(n)).filter((p) => {
-    try {
-      return fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(text);
-    } catch {
-      return false;
-    }
-  }).map(Number);
-}
 
 describe('berth run options', { skip, concurrency: 3 }, () => {
   let dir: string;
@@ -41,16 +30,7 @@ describe('berth run options', { skip, concurrency: 3 }, () => {
   before(() => {
     ({ dir, root } = engineRoot('run-options'));
   });
-  after(async () => {
-    const ids = fs.existsSync(path.join(root, 'containers')) ? fs.readdirSync(path.join(root, 'containers')) : [];
-    if (ids.length) berth(['rm', '-f', ...ids]);
-    await waitFor(() => processesWith(root).length === 0, 10_000);
-    const mounts = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes(dir));
-    const procs = processesWith(root);
-    fs.rmSync(dir, { recursive: true, force: true });
-    assert.deepEqual(mounts, []);
-    assert.deepEqual(procs, []);
-  });
+  after(() => removeEngineRoot(dir, root));
 
   it('--init: PID 1 is the init, and it reaps orphaned zombies', () => {
     // The subshell's sleep is orphaned to PID 1; `exec sleep` makes PID 1 a process that
