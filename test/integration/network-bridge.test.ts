@@ -11,6 +11,7 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { berthAsync, berthSync, engineRoot, requires, sleep, waitFor } from '../helpers';
+import { linkExists, networkRecords, removeContainersAndNetworks, tableExists } from './network-helpers';
 
 const skip = requires('root') ?? (spawnSync('sh', ['-c', 'command -v nft && command -v ip']).status !== 0 ? 'needs nft and ip' : undefined);
 
@@ -50,8 +51,6 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-const linkExists = (dev: string): boolean => fs.existsSync(path.join('/sys/class/net', dev));
-const tableExists = (t: string): boolean => spawnSync('nft', ['list', 'table', 'ip', t]).status === 0;
 const alive = (pid: number): boolean => {
   try {
     return !/\) [ZX] /.test(fs.readFileSync(`/proc/${pid}/stat`, 'utf8'));
@@ -82,10 +81,6 @@ describe('berth bridge networks', { skip, concurrency: 1 }, () => {
     return JSON.parse(fs.readFileSync(path.join(root, 'containers', id, 'container.json'), 'utf8'));
   };
   const inspectNet = (name: string): any => JSON.parse(ok(['network', 'inspect', name]))[0];
-  const networkFiles = (): any[] => {
-    const d = path.join(root, 'networks');
-    return (fs.existsSync(d) ? fs.readdirSync(d) : []).map((n) => JSON.parse(fs.readFileSync(path.join(d, n, 'network.json'), 'utf8')));
-  };
   const nftRuleset = (): string => spawnSync('nft', ['list', 'ruleset'], { encoding: 'utf8' }).stdout;
 
   before(() => {
@@ -93,22 +88,8 @@ describe('berth bridge networks', { skip, concurrency: 1 }, () => {
   });
 
   after(async () => {
-    const ids = fs.existsSync(path.join(root, 'containers')) ? fs.readdirSync(path.join(root, 'containers')) : [];
-    if (ids.length) berth(['rm', '-f', ...ids]);
-    const nets = networkFiles();
-    for (const n of nets) berth(['network', 'rm', n.name]);
     // Whatever the CLI could not remove (a failed test) goes by hand, then counts as a failure.
-    const left: string[] = [];
-    for (const n of nets) {
-      if (linkExists(n.bridge)) {
-        left.push(n.bridge);
-        spawnSync('ip', ['link', 'del', n.bridge]);
-      }
-      if (tableExists(n.table)) {
-        left.push(n.table);
-        spawnSync('nft', ['delete', 'table', 'ip', n.table]);
-      }
-    }
+    const left = removeContainersAndNetworks(root);
     await waitFor(() => !fs.readFileSync('/proc/self/mountinfo', 'utf8').includes(dir), 10_000);
     const mounts = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes(dir));
     fs.rmSync(dir, { recursive: true, force: true });
@@ -134,7 +115,11 @@ describe('berth bridge networks', { skip, concurrency: 1 }, () => {
     assert.equal(ok(['network', 'ls', '-q', '--filter', 'label=team=blue']), `${id.slice(0, 12)}\n`);
     assert.equal(ok(['network', 'ls', '-q', '--filter', 'name=zzz']), '');
 
-    const links = fs.readdirSync('/sys/class/net').length;
+    // Host addresses in the subnets these refusals name: a half-made bridge would hold one.
+    // (Not a count of all links: other tests make and remove theirs meanwhile.)
+    const addressesIn = (prefix: string): string[] => JSON.parse(spawnSync('ip', ['-j', '-4', 'addr'], { encoding: 'utf8' }).stdout)
+      .flatMap((l: any) => (l.addr_info ?? []).map((a: any) => `${l.ifname} ${a.local}`)).filter((a: string) => a.split(' ')[1].startsWith(prefix));
+    const netA = addressesIn(`10.215.${octet}.`);
     const hostRoute = JSON.parse(spawnSync('ip', ['-j', '-4', 'route'], { encoding: 'utf8' }).stdout)
       .map((r: any) => r.dst).find((d: string) => d !== 'default' && d.includes('/') && !d.startsWith('10.21'));
     refused(['network', 'create', 'net-a'], /network "net-a" already exists/);
@@ -148,7 +133,8 @@ describe('berth bridge networks', { skip, concurrency: 1 }, () => {
     refused(['network', 'inspect', 'net-x'], /network "net-x" not found/);
     refused(['run', '--rm', '--network', 'net-x', 'busybox', 'true'], /network "net-x" not found/);
     assert.equal(ok(['network', 'ls', '-q']), `${id.slice(0, 12)}\n`);
-    assert.equal(fs.readdirSync('/sys/class/net').length, links);
+    assert.deepEqual(addressesIn(`10.215.${octet}.`), netA);
+    assert.deepEqual(addressesIn('10.216.'), []);
     assert.deepEqual(fs.readdirSync(path.join(root, 'containers')), []);
   });
 
@@ -235,7 +221,7 @@ describe('berth bridge networks', { skip, concurrency: 1 }, () => {
   it('network rm refuses while containers use it (naming them); prune removes only unused networks', async () => {
     ok(['network', 'create', 'net-b']);
     ok(['network', 'create', 'net-c']);
-    const b = networkFiles().find((n) => n.name === 'net-b');
+    const b = networkRecords(root).find((n) => n.name === 'net-b');
     assert.match(b.subnet, /^10\.213\.\d+\.0\/24$/);
     ok(['run', '-d', '--name', 'user1', '--network', 'net-b', 'busybox', 'sleep', '60']);
     ok(['create', '--name', 'user2', '--network', 'net-b', 'busybox', 'true']);

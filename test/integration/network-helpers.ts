@@ -1,10 +1,12 @@
 // Shared by the network-*.test.ts files: a loopback HTTP server, free loopback ports, a
 // container's recorded network (helper pids, namespace file), and what a removed
 // container's network could have left behind. Traffic stays on 127.0.0.1.
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as net from 'node:net';
 import * as path from 'node:path';
+import { berthSync } from '../helpers';
 
 /** A free TCP port on 127.0.0.1 (bound to 0, then released). */
 export async function freePort(): Promise<number> {
@@ -72,4 +74,43 @@ export function networkLeftovers(root: string, id: string, pids: number[]): stri
   for (const l of mountsUnder(id)) out.push(`mount: ${l}`);
   if (fs.existsSync(path.join(root, 'containers', id))) out.push(`dir: ${fs.readdirSync(path.join(root, 'containers', id)).join(' ')}`);
   return out;
+}
+
+export const linkExists = (dev: string): boolean => fs.existsSync(path.join('/sys/class/net', dev));
+export const tableExists = (t: string): boolean => spawnSync('nft', ['list', 'table', 'ip', t]).status === 0;
+
+/** The network.json of each network in ROOT (unreadable ones left out). */
+export function networkRecords(root: string): any[] {
+  const d = path.join(root, 'networks');
+  return (fs.existsSync(d) ? fs.readdirSync(d) : []).flatMap((n) => {
+    try {
+      return [JSON.parse(fs.readFileSync(path.join(d, n, 'network.json'), 'utf8'))];
+    } catch {
+      return [];
+    }
+  });
+}
+
+/**
+ * The end of a bridge test: removes ROOT's containers (rm -f) and networks (network rm),
+ * then by hand any bridge or nftables table the CLI left, and returns those: a test that
+ * left one failed to clean up.
+ */
+export function removeContainersAndNetworks(root: string): string[] {
+  const ids = fs.existsSync(path.join(root, 'containers')) ? fs.readdirSync(path.join(root, 'containers')) : [];
+  if (ids.length) berthSync(root, ['rm', '-f', ...ids]);
+  const nets = networkRecords(root);
+  for (const n of nets) berthSync(root, ['network', 'rm', n.name]);
+  const left: string[] = [];
+  for (const n of nets) {
+    if (linkExists(n.bridge)) {
+      left.push(n.bridge);
+      spawnSync('ip', ['link', 'del', n.bridge]);
+    }
+    if (tableExists(n.table)) {
+      left.push(n.table);
+      spawnSync('nft', ['delete', 'table', 'ip', n.table]);
+    }
+  }
+  return left;
 }

@@ -8,6 +8,7 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { BERTH, berthSync, engineRoot, requires, sleep, TOP, waitFor } from '../helpers';
+import { networkRecords, removeContainersAndNetworks } from './network-helpers';
 
 const skip = requires('root') ?? (spawnSync('sh', ['-c', 'command -v nft && command -v ip && command -v prlimit']).status !== 0
   ? 'needs nft, ip and prlimit' : undefined);
@@ -17,8 +18,6 @@ const octet = 100 + (process.pid % 100);
 const subnet = (i: number) => `10.217.${(octet + i * 3) % 250}.0/24`;
 const gatewayOf = (s: string) => s.replace(/0\/24$/, '1');
 
-const linkExists = (dev: string): boolean => fs.existsSync(path.join('/sys/class/net', dev));
-const tableExists = (t: string): boolean => spawnSync('nft', ['list', 'table', 'ip', t]).status === 0;
 const nftTable = (t: string): string => spawnSync('nft', ['list', 'table', 'ip', t], { encoding: 'utf8' }).stdout;
 
 /** User + system CPU ticks (1/100 s) PID has used. */
@@ -62,16 +61,6 @@ describe('networking review', { skip, concurrency: 1 }, () => {
   const idOf = (name: string, r = root): string => fs.readFileSync(path.join(r, 'names', name), 'utf8');
   const record = (name: string, r = root): any => JSON.parse(fs.readFileSync(path.join(r, 'containers', idOf(name, r), 'container.json'), 'utf8'));
   const containerCount = (r = root): number => (fs.existsSync(path.join(r, 'containers')) ? fs.readdirSync(path.join(r, 'containers')).length : 0);
-  const networks = (r: string): any[] => {
-    const d = path.join(r, 'networks');
-    return (fs.existsSync(d) ? fs.readdirSync(d) : []).flatMap((n) => {
-      try {
-        return [JSON.parse(fs.readFileSync(path.join(d, n, 'network.json'), 'utf8'))];
-      } catch {
-        return [];
-      }
-    });
-  };
   const proxyPid = (name: string): number => record(name).network.helpers.find((h: any) => h.what === 'berth-proxy').pid;
 
   before(() => {
@@ -80,23 +69,7 @@ describe('networking review', { skip, concurrency: 1 }, () => {
   });
 
   after(async () => {
-    const left: string[] = [];
-    for (const r of roots) {
-      const ids = fs.existsSync(path.join(r, 'containers')) ? fs.readdirSync(path.join(r, 'containers')) : [];
-      if (ids.length) berth(['rm', '-f', ...ids], r);
-      const nets = networks(r);
-      for (const n of nets) berth(['network', 'rm', n.name], r);
-      for (const n of nets) {
-        if (linkExists(n.bridge)) {
-          left.push(n.bridge);
-          spawnSync('ip', ['link', 'del', n.bridge]);
-        }
-        if (tableExists(n.table)) {
-          left.push(n.table);
-          spawnSync('nft', ['delete', 'table', 'ip', n.table]);
-        }
-      }
-    }
+    const left = roots.flatMap(removeContainersAndNetworks);
     await waitFor(() => !fs.readFileSync('/proc/self/mountinfo', 'utf8').includes(dir), 10_000);
     const mounts = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes(dir));
     if (!mounts.length) fs.rmSync(dir, { recursive: true, force: true });
@@ -133,7 +106,7 @@ describe('networking review', { skip, concurrency: 1 }, () => {
     const addrs = JSON.parse(spawnSync('ip', ['-j', '-4', 'addr'], { encoding: 'utf8' }).stdout)
       .flatMap((l: any) => l.addr_info.map((a: any) => a.local as string));
     assert.deepEqual(addrs.filter((a: string) => a.startsWith(prefix)), [], 'a bridge of the refused network was made');
-    assert.equal(networks(root).some((n) => n.name === 'rv-octal'), false);
+    assert.equal(networkRecords(root).some((n) => n.name === 'rv-octal'), false);
   });
 
   it('bridge networks work under a --root whose path has a space and a "#"', () => {
@@ -378,7 +351,7 @@ describe('networking review', { skip, concurrency: 1 }, () => {
     // the next container on the network would get.
     const s = subnet(6);
     ok(['network', 'create', '--subnet', s, 'rv-crash']);
-    const table = networks(root).find((n) => n.name === 'rv-crash').table;
+    const table = networkRecords(root).find((n) => n.name === 'rv-crash').table;
     ok(['run', '-d', '--name', 'crash-peer', '--network', 'rv-crash', 'busybox', 'sleep', '300']);
     // A FIFO in place of the peer's hosts file holds the new container's setup right after
     // its DNAT rules are made (the peers' files are rewritten last): a deterministic instant
