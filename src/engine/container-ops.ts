@@ -4,7 +4,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { BerthError } from '../common/errors';
+import { BerthError, isErrno } from '../common/errors';
 import type { Logger } from '../common/log';
 import { topDir } from '../common/paths';
 import { isUnifiedHost } from '../cgroups/driver';
@@ -61,7 +61,17 @@ export async function setContainerPaused(root: string, ref: string, paused: bool
 export async function renameContainer(root: string, ref: string, name: string, log: Logger): Promise<ContainerRecord> {
   const cs = new ContainerStore(root);
   const rec = await resolveContainer(root, ref, log);
-  return withEngineLock(root, () => cs.rename(cs.read(rec.id), name));
+  return withEngineLock(root, () => {
+    let cur: ContainerRecord;
+    try {
+      cur = cs.read(rec.id);
+    } catch (err) {
+      // Removed since it was looked up (its berth run --rm ended).
+      if (isErrno(err, 'ENOENT')) throw new BerthError('CONTAINER_NOT_FOUND', `no such container: "${ref}"`, { hint: 'list containers with `berth ps -a`' });
+      throw err;
+    }
+    return cs.rename(cur, name);
+  });
 }
 
 /** Bytes under DIR (apparent sizes, no symlinks followed; mount points are not crossed). */

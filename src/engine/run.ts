@@ -3,7 +3,7 @@
 // containers (detached.ts) share prepareContainer and run under native/monitor.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { BerthError } from '../common/errors';
+import { BerthError, isErrno } from '../common/errors';
 import type { Logger } from '../common/log';
 import { parseSignal } from '../common/signals';
 import { ImageConfig } from '../image/commit';
@@ -184,28 +184,37 @@ export async function runContainer(stores: Stores, opts: EngineRunOptions): Prom
   const { id } = rec;
   // Others change the record while it runs (rename, network connect, pause): each write
   // starts from what is on disk, under the engine lock, so none of theirs is lost.
-  const update = (state?: (cur: ContainerRecord['state']) => ContainerRecord['state']) => withEngineLockSync(stores.root, () => {
+  // Call with the engine lock held; false: the record is gone (removed meanwhile).
+  const reread = (): boolean => {
     try {
       Object.assign(rec, containers.read(id));
-    } catch {
-      // gone or unreadable: ours stands
+    } catch (err) {
+      if (isErrno(err, 'ENOENT')) return false;
+      // unreadable: ours stands
     }
-    if (state) {
-      rec.state = state(rec.state);
+    return true;
+  };
+  const update = (change?: (cur: ContainerRecord) => void) => withEngineLockSync(stores.root, () => {
+    if (reread() && change) {
+      change(rec);
       containers.write(rec);
     }
   });
   try {
     const ctx = makeContext(path.join(stores.root, 'runtime'), opts.log);
     const r = await runForeground(ctx, { id, bundle: dir }, false, (pid) => {
-      update((cur) => ({ ...cur, status: 'running', pid, startedAt: new Date().toISOString() }));
+      update((c) => { c.state = { ...c.state, status: 'running', pid, startedAt: new Date().toISOString() }; });
     });
     if (r.late) process.stderr.write(`berth: ${r.late.message}\n`);
-    update((cur) => ({ ...cur, status: 'exited', pid: 0, paused: undefined, exitCode: r.status, finishedAt: new Date().toISOString() }));
+    update((c) => { c.state = { ...c.state, status: 'exited', pid: 0, paused: undefined, exitCode: r.status, finishedAt: new Date().toISOString() }; });
     return r.status;
   } finally {
     if (rec.state.status !== 'exited') update();
-    await detachContainerNetwork(stores.root, containers, rec, opts.log);
+    // Not written by detachContainerNetwork: a rename made while the network is torn down
+    // would be undone by our copy (leaving its new name's file to another name).
+    const attached = !!rec.network;
+    await detachContainerNetwork(stores.root, undefined, rec, opts.log);
+    if (attached) update((c) => { c.network = undefined; });
     let unmounted = true;
     try {
       unmountOverlay(rootfs);
@@ -215,7 +224,11 @@ export async function runContainer(stores: Stores, opts: EngineRunOptions): Prom
     }
     // A failed run leaves nothing; --rm removes the container once it exited.
     if (unmounted && (opts.rm || rec.state.status !== 'exited')) {
-      containers.remove({ id, name: rec.name });
+      // Under the lock, by the name it has now (renamed meanwhile, the old one is not its).
+      withEngineLockSync(stores.root, () => {
+        reread();
+        containers.remove({ id, name: rec.name });
+      });
       for (const f of removeAnonymousVolumes(stores.root, rec)) opts.log.warn(`anonymous volume stays: ${f}`);
     }
   }

@@ -266,6 +266,35 @@ describe('berth run -d and the detached-container commands', { skip, concurrency
     assert.deepEqual(fs.readdirSync(path.join(root, 'names')).filter((n) => n.startsWith('fg')), []);
   });
 
+  it('rename while the foreground berth run tears its network down: the new name stays the only one', async () => {
+    // That berth wrote its stale record back after the teardown (without the engine lock):
+    // the container took its old name back, and the new name's file pointed at it too.
+    assert.equal(berth(['network', 'create', 'tdnet']).status, 0);
+    try {
+      const r = berthAsync(root, ['run', '--network', 'tdnet', '--name', 'tdx', 'busybox', 'sh', '-c', 'while [ ! -e /tmp/go ]; do sleep 0.1; done; exit 3']);
+      assert.ok(await waitFor(() => berth(['inspect', 'tdx']).status === 0 && inspect('tdx').State.Running === true, 15_000));
+      // Hold the network lock: the bridge teardown waits for it, after the exit is recorded.
+      const lock = spawn('flock', ['/run/berth-network/lock', 'sh', '-c', 'echo held; exec cat >/dev/null'], { stdio: ['pipe', 'pipe', 'inherit'] });
+      try {
+        await new Promise((resolve) => lock.stdout.once('data', resolve));
+        assert.equal(berth(['exec', 'tdx', 'touch', '/tmp/go']).status, 0);
+        assert.ok(await waitFor(() => inspect('tdx').State.Status === 'exited', 15_000));
+        const rn = berth(['rename', 'tdx', 'tdx2']);
+        assert.equal(rn.status, 0, rn.stderr);
+      } finally {
+        lock.stdin.end();
+      }
+      assert.equal((await r).status, 3);
+      assert.equal(inspect('tdx2').Name, '/tdx2');
+      assert.equal(berth(['inspect', 'tdx']).status, 125);
+      assert.deepEqual(fs.readdirSync(path.join(root, 'names')).filter((n) => n.startsWith('tdx')), ['tdx2']);
+      assert.equal(berth(['rm', 'tdx2']).status, 0);
+    } finally {
+      berth(['rm', '-f', 'tdx', 'tdx2']);
+      berth(['network', 'rm', 'tdnet']);
+    }
+  });
+
   it('kill -s sends the signal; wait prints the exit code', async () => {
     const id = runD(['busybox', 'sh', '-c', 'trap "exit 42" USR1; echo ready; while true; do sleep 0.1; done']);
     assert.ok(await waitFor(() => berth(['logs', id]).stdout.includes('ready')));
