@@ -315,8 +315,9 @@ describe('networking review', { skip, concurrency: 1 }, () => {
         c.on('end', () => resolve(`end ${d}`));
         c.on('error', (e: NodeJS.ErrnoException) => resolve(`${e.code} ${d}`));
       });
-      // An answer within 0.3 s is the proxy finding nothing listening yet: try again.
-      if (Date.now() - t0 > 300) break;
+      // An answer within 0.3 s, or an empty clean end (slower on a loaded machine), is the
+      // proxy finding nothing listening yet: try again.
+      if (Date.now() - t0 > 300 && outcome !== 'end ') break;
       await sleep(100);
     }
     assert.match(outcome, /^ECONNRESET/, `the client saw "${outcome.trim()}"`);
