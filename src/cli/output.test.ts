@@ -1,7 +1,7 @@
 // Unit tests for cli/output.ts's durations: Docker's words for ps's CREATED and STATUS.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { humanDuration } from './output';
+import { ago, humanDuration } from './output';
 
 describe('humanDuration', () => {
   it('says what docker ps says', () => {
@@ -15,5 +15,14 @@ describe('humanDuration', () => {
       [730 * 24 * h, '2 years'], [-5 * s, 'Less than a second'],
     ];
     for (const [ms, want] of cases) assert.equal(humanDuration(ms), want, String(ms));
+  });
+});
+
+describe('ago', () => {
+  it('says N/A for a time that is not one, not "NaN years ago"', () => {
+    assert.equal(ago('not a date'), 'N/A');
+    assert.equal(ago(''), 'N/A');
+    assert.equal(ago(undefined), 'N/A');
+    assert.equal(ago(new Date(Date.now() - 3 * 3600e3).toISOString()), '3 hours ago');
   });
 });

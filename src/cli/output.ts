@@ -6,8 +6,10 @@ export function print(s: string): void {
 }
 
 /** How long ago ISO was, in Docker's words: "Less than a second ago", "About a minute ago", "3 days ago". */
-export function ago(iso: string): string {
-  return `${humanDuration(Date.now() - Date.parse(iso))} ago`;
+export function ago(iso: string | undefined): string {
+  const t = Date.parse(iso ?? '');
+  // An image's config may carry no time, or one that is not a date: Docker's N/A.
+  return Number.isNaN(t) ? 'N/A' : `${humanDuration(Date.now() - t)} ago`;
 }
 
 /** A duration of MS milliseconds as Docker prints it ("5 seconds", "About an hour", "2 weeks"). */
