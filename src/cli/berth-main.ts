@@ -326,6 +326,11 @@ export async function main(argv: string[]): Promise<number> {
     .option('-m, --memory <bytes>', 'memory limit (512m, 1g)')
     .option('--cpus <n>', 'CPU limit, in CPUs')
     .option('--pids-limit <n>', 'process limit')
+    .option('--memory-swap <bytes>', 'memory plus swap limit (-1: unlimited swap); needs --memory')
+    .option('--memory-reservation <bytes>', 'a soft memory limit, below --memory')
+    .option('-c, --cpu-shares <n>', 'relative CPU weight (2-262144; default 1024)')
+    .option('--cpuset-cpus <list>', 'CPUs the container may use (0-1,3)')
+    .option('--cpuset-mems <list>', 'memory nodes the container may use (0)')
     .option('-v, --volume <host:container[:ro]>', 'bind mount (repeatable)', collect, [])
     .option('--tmpfs <path[:options]>', 'tmpfs mount (repeatable)', collect, [])
     .option('--mount <type=..,source=..,target=..>', 'bind, volume or tmpfs mount (repeatable)', collect, [])
@@ -351,7 +356,8 @@ export async function main(argv: string[]): Promise<number> {
   const engineRunOptions = (imageName: string, command: string[], o: any): EngineRunOptions => ({
     image: imageName, args: command, entrypoint: o.entrypoint, env: [...o.envFile.flatMap((f: string) => readEnvFile(f)), ...o.env],
     workdir: o.workdir, user: o.user, hostname: o.hostname, tty: !!o.tty, readOnly: !!o.readOnly, capAdd: o.capAdd,
-    capDrop: o.capDrop, privileged: !!o.privileged, memory: o.memory, cpus: o.cpus, pidsLimit: o.pidsLimit, volumes: o.volume,
+    capDrop: o.capDrop, privileged: !!o.privileged, memory: o.memory, cpus: o.cpus, pidsLimit: o.pidsLimit,
+    memorySwap: o.memorySwap, memoryReservation: o.memoryReservation, cpuShares: o.cpuShares, cpusetCpus: o.cpusetCpus, cpusetMems: o.cpusetMems, volumes: o.volume,
     tmpfs: o.tmpfs, name: o.name, rm: !!o.rm, interactive: !!o.interactive, log: logger(),
     mounts: o.mount, init: !!o.init, restart: o.restart, ulimits: o.ulimit, stopSignal: o.stopSignal, stopTimeout: o.stopTimeout,
     labels: o.label, network: o.network ?? o.net, publish: o.publish, publishAll: !!o.publishAll, securityOpts: o.securityOpt,

@@ -65,6 +65,11 @@ export interface ContainerRecord {
     memory: number;
     nanoCpus: number;
     pidsLimit: number;
+    memorySwap?: number;
+    memoryReservation?: number;
+    cpuShares?: number;
+    cpusetCpus?: string;
+    cpusetMems?: string;
     readOnly: boolean;
     privileged: boolean;
     capAdd: string[];

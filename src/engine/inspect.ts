@@ -71,6 +71,8 @@ export function inspectContainer(cs: ContainerStore, rec: ContainerRecord): Reco
       Memory: h?.memory ?? 0,
       NanoCpus: h?.nanoCpus ?? 0,
       PidsLimit: h?.pidsLimit ?? 0,
+      MemorySwap: h?.memorySwap ?? 0, MemoryReservation: h?.memoryReservation ?? 0, CpuShares: h?.cpuShares ?? 0,
+      CpusetCpus: h?.cpusetCpus ?? '', CpusetMems: h?.cpusetMems ?? '',
       AutoRemove: rec.autoRemove,
       Privileged: h?.privileged ?? false,
       ReadonlyRootfs: h?.readOnly ?? false,

@@ -155,6 +155,9 @@ export async function prepareContainer(stores: Stores, opts: EngineRunOptions, f
       hostConfig: {
         memory: spec.linux?.resources?.memory?.limit ?? 0, nanoCpus: opts.cpus ? Math.round(Number(opts.cpus) * 1e9) : 0,
         pidsLimit: spec.linux?.resources?.pids?.limit ?? 0, readOnly: opts.readOnly, privileged: opts.privileged,
+        memorySwap: spec.linux?.resources?.memory?.swap ?? 0, memoryReservation: spec.linux?.resources?.memory?.reservation ?? 0,
+        cpuShares: spec.linux?.resources?.cpu?.shares ?? 0, cpusetCpus: spec.linux?.resources?.cpu?.cpus ?? '',
+        cpusetMems: spec.linux?.resources?.cpu?.mems ?? '',
         capAdd: opts.capAdd, capDrop: opts.capDrop, binds: opts.volumes, tmpfs: opts.tmpfs,
         restartPolicy, ulimits: opts.ulimits ?? [], init: !!opts.init,
       },

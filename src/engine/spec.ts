@@ -34,6 +34,13 @@ export interface RunOptions {
   memory?: string;
   cpus?: string;
   pidsLimit?: string;
+  /** --memory-swap (memory plus swap; -1 unlimited), --memory-reservation (a soft limit). */
+  memorySwap?: string;
+  memoryReservation?: string;
+  /** --cpu-shares (relative weight), --cpuset-cpus / --cpuset-mems ("0-2,4"). */
+  cpuShares?: string;
+  cpusetCpus?: string;
+  cpusetMems?: string;
   volumes: string[];
   tmpfs: string[];
   /** --mount flags (volumes.ts parses them with -v). */
@@ -406,6 +413,7 @@ export function buildSpec(input: SpecInput): Spec {
     }
     resources.cpu = { quota: Math.round(n * 100000), period: 100000 };
   }
+  moreResources(opts, resources);
 
   return {
     ociVersion: '1.0.2',
@@ -432,4 +440,70 @@ export function buildSpec(input: SpecInput): Spec {
       ...(seccomp ? { seccomp } : {}),
     },
   };
+}
+
+type Resources = NonNullable<NonNullable<Spec['linux']>['resources']>;
+
+/** The highest CPU or memory node number this host has ("0-1,3" in a sysfs list). */
+function lastOnline(file: string, fallback: number): number {
+  try {
+    return Math.max(...fs.readFileSync(file, 'utf8').trim().split(',').map((r) => Number(r.split('-').pop())));
+  } catch {
+    return fallback;
+  }
+}
+
+/**
+ * --memory-swap, --memory-reservation, --cpu-shares, --cpuset-cpus and --cpuset-mems into
+ * RESOURCES, checked as Docker checks them.
+ * @throws BerthError USAGE
+ */
+function moreResources(opts: RunOptions, resources: Resources): void {
+  const limit = resources.memory?.limit;
+  if (opts.memorySwap !== undefined) {
+    if (limit === undefined) {
+      throw new BerthError('USAGE', '--memory-swap needs --memory', { hint: '--memory-swap is memory plus swap: give both, e.g. -m 256m --memory-swap 512m' });
+    }
+    const swap = opts.memorySwap.trim() === '-1' ? -1 : parseBytes('--memory-swap', opts.memorySwap);
+    if (swap !== -1 && swap < limit) {
+      throw new BerthError('USAGE', `--memory-swap "${opts.memorySwap}" is less than --memory "${opts.memory}"`, {
+        hint: '--memory-swap counts memory plus swap: give at least --memory, or -1 for unlimited swap',
+      });
+    }
+    resources.memory = { ...resources.memory, swap };
+  }
+  if (opts.memoryReservation !== undefined) {
+    const reservation = parseBytes('--memory-reservation', opts.memoryReservation);
+    if (limit !== undefined && reservation > limit) {
+      throw new BerthError('USAGE', `--memory-reservation "${opts.memoryReservation}" is more than --memory "${opts.memory}"`, {
+        hint: 'the reservation is a soft limit below the hard one',
+      });
+    }
+    resources.memory = { ...resources.memory, reservation };
+  }
+  const cpu: NonNullable<Resources['cpu']> = { ...resources.cpu };
+  if (opts.cpuShares !== undefined) {
+    const n = Number(opts.cpuShares);
+    if (!/^\d+$/.test(opts.cpuShares.trim()) || n < 2 || n > 262144) {
+      throw new BerthError('USAGE', `--cpu-shares "${opts.cpuShares}" is not a number from 2 to 262144`, { hint: 'the default weight is 1024; half of it is 512' });
+    }
+    cpu.shares = n;
+  }
+  for (const [flag, v, file, what] of [
+    ['--cpuset-cpus', opts.cpusetCpus, '/sys/devices/system/cpu/online', 'CPUs'],
+    ['--cpuset-mems', opts.cpusetMems, '/sys/devices/system/node/online', 'memory nodes'],
+  ] as const) {
+    if (v === undefined) continue;
+    const max = lastOnline(file, flag === '--cpuset-cpus' ? os.cpus().length - 1 : 0);
+    const ranges = /^\d+(-\d+)?(,\d+(-\d+)?)*$/.test(v) ? v.split(',').map((r) => r.split('-').map(Number)) : undefined;
+    if (!ranges || ranges.some(([a, b]) => (b !== undefined && b < a))) {
+      throw new BerthError('USAGE', `${flag} "${v}" is not a list of ${what}`, { hint: `give numbers and ranges, e.g. ${flag} 0-1,3` });
+    }
+    if (ranges.some((r) => Math.max(...r) > max)) {
+      throw new BerthError('USAGE', `${flag} "${v}" names ${what} this host does not have (0-${max})`, { hint: `give ${what} from 0 to ${max}` });
+    }
+    if (flag === '--cpuset-cpus') cpu.cpus = v;
+    else cpu.mems = v;
+  }
+  if (Object.keys(cpu).length) resources.cpu = cpu;
 }

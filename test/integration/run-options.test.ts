@@ -96,6 +96,58 @@ describe('berth run options', { skip, concurrency: 3 }, () => {
     assert.equal(berth(['run', '-d', '--restart', 'sometimes', 'busybox', 'true']).status, 125);
   });
 
+  it('-m, --memory-swap, --memory-reservation, --cpus, -c, --cpuset-cpus and --pids-limit land in the container\'s cgroup', () => {
+    const id = ok(['run', '-d', '-m', '64m', '--memory-swap', '128m', '--memory-reservation', '32m', '--cpus', '0.5', '--cpu-shares', '512',
+      '--cpuset-cpus', '0', '--cpuset-mems', '0', '--pids-limit', '42', 'busybox', 'sleep', '300']).trim();
+    const pid = inspect(id).State.Pid;
+    const v2 = fs.existsSync('/sys/fs/cgroup/cgroup.controllers');
+    // Each controller's directory, from the container's own /proc/PID/cgroup.
+    const paths = new Map(fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8').trim().split('\n').map((l) => {
+      const [, ctls, p] = l.split(':');
+      return [ctls, p] as [string, string];
+    }));
+    const read = (ctl: string, file: string): string => {
+      if (v2) return fs.readFileSync(`/sys/fs/cgroup${paths.get('')}/${file}`, 'utf8').trim();
+      const [ctls, p] = [...paths].find(([c]) => c.split(',').includes(ctl))!;
+      return fs.readFileSync(`/sys/fs/cgroup/${ctls}${p}/${file}`, 'utf8').trim();
+    };
+    const mib = 1024 * 1024;
+    if (v2) {
+      assert.equal(read('memory', 'memory.max'), String(64 * mib));
+      if (fs.existsSync(`/sys/fs/cgroup${paths.get('')}/memory.swap.max`)) assert.equal(read('memory', 'memory.swap.max'), String(64 * mib));
+      assert.equal(read('memory', 'memory.low'), String(32 * mib));
+      assert.equal(read('cpu', 'cpu.max'), '50000 100000');
+      assert.equal(read('cpu', 'cpu.weight'), String(Math.round(1 + ((512 - 2) * 9999) / 262142)));
+    } else {
+      assert.equal(read('memory', 'memory.limit_in_bytes'), String(64 * mib));
+      if (fs.existsSync('/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes')) assert.equal(read('memory', 'memory.memsw.limit_in_bytes'), String(128 * mib));
+      assert.equal(read('memory', 'memory.soft_limit_in_bytes'), String(32 * mib));
+      assert.equal(read('cpu', 'cpu.cfs_quota_us'), '50000');
+      assert.equal(read('cpu', 'cpu.shares'), '512');
+    }
+    assert.equal(read('cpuset', 'cpuset.cpus'), '0');
+    assert.equal(read('pids', 'pids.max'), '42');
+    const hc = inspect(id).HostConfig;
+    assert.deepEqual([hc.Memory, hc.MemorySwap, hc.MemoryReservation, hc.NanoCpus, hc.CpuShares, hc.CpusetCpus, hc.CpusetMems, hc.PidsLimit],
+      [64 * mib, 128 * mib, 32 * mib, 5e8, 512, '0', '0', 42]);
+    ok(['rm', '-f', id]);
+    // Docker's checks, before anything is made.
+    for (const [args, re] of [
+      [['--memory-swap', '1g'], /--memory-swap needs --memory/],
+      [['-m', '64m', '--memory-swap', '32m'], /--memory-swap "32m" is less than --memory "64m"/],
+      [['-m', '64m', '--memory-reservation', '128m'], /--memory-reservation "128m" is more than --memory "64m"/],
+      [['--cpu-shares', '1'], /--cpu-shares "1" is not a number from 2 to 262144/],
+      [['--cpuset-cpus', '0-'], /--cpuset-cpus "0-" is not a list of CPUs/],
+      [['--cpuset-cpus', '4096'], /--cpuset-cpus "4096" names CPUs this host does not have/],
+    ] as [string[], RegExp][]) {
+      const r = berth(['run', '--name', 'refused-limits', ...args, 'busybox', 'true']);
+      assert.equal(r.status, 125, `${args.join(' ')}: ${r.stderr}`);
+      assert.match(r.stderr, re);
+      // Nothing was made (the other tests here run at the same time: look by name).
+      assert.equal(berth(['inspect', 'refused-limits']).status, 125);
+    }
+  });
+
   it('--ulimit sets the limits the process sees', () => {
     assert.equal(ok(['run', '--rm', '--ulimit', 'nofile=123:456', '--ulimit', 'nproc=77', 'busybox', 'sh', '-c',
       'ulimit -n; ulimit -Hn; ulimit -u']), '123\n456\n77\n');
