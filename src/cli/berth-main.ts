@@ -110,14 +110,17 @@ export async function main(argv: string[]): Promise<number> {
     .showHelpAfterError('hint: add --help to the command for its usage')
     .enablePositionalOptions();
 
-  const pull = async (name: string, o: { quiet?: boolean; platform?: string; tlsVerify?: string }) => {
+  // forRun: the pull a run or create makes; its output goes to stderr, so that stdout is
+  // the container's alone.
+  const pull = async (name: string, o: { quiet?: boolean; platform?: string; tlsVerify?: string; forRun?: boolean }) => {
     const view = progressView(!!o.quiet);
     try {
       const img = await pullAndCommit(st(), name, {
         platform: o.platform, tlsVerify: o.tlsVerify !== 'false', onProgress: (e) => view.update(e), log: logger(),
       });
       view.stop();
-      print(o.quiet ? `${img.id}\n` : `${img.repoDigests[0] ?? ''}\n${img.id}\n`);
+      if (o.forRun) process.stderr.write(`Pulled ${name} (${img.id.slice(7, 19)})\n`);
+      else print(o.quiet ? `${img.id}\n` : `${img.repoDigests[0] ?? ''}\n${img.id}\n`);
     } catch (err) {
       view.stop();
       throw err;
@@ -310,6 +313,7 @@ export async function main(argv: string[]): Promise<number> {
 
   const runOptions = (c: Command) => c
     .option('--rm', 'remove the container when it exits')
+    .option('--pull <policy>', 'missing (pull if not here; the default), always or never')
     .option('--name <name>', 'the container\'s name')
     .option('-e, --env <var>', 'set an environment variable (repeatable)', collect, [])
     .option('--env-file <file>', 'read environment variables from a file (repeatable)', collect, [])
@@ -363,9 +367,10 @@ export async function main(argv: string[]): Promise<number> {
     labels: o.label, network: o.network ?? o.net, publish: o.publish, publishAll: !!o.publishAll, securityOpts: o.securityOpt,
     dns: o.dns, dnsSearch: o.dnsSearch, dnsOption: o.dnsOption, addHost: o.addHost,
     userns: o.userns, uidmap: o.uidmap, gidmap: o.gidmap,
-    pull: async (n) => {
-      process.stderr.write(`Unable to find image '${n}' locally\n`);
-      await pull(n, { quiet: true });
+    pullPolicy: o.pull,
+    pull: async (n, missing) => {
+      if (missing) process.stderr.write(`Unable to find image '${n}' locally\n`);
+      await pull(n, { quiet: true, forRun: true });
     },
   });
 

@@ -42,8 +42,10 @@ export interface EngineRunOptions extends RunOptions {
   dnsSearch?: string[];
   dnsOption?: string[];
   addHost?: string[];
-  /** Called when the image is not local: pulls it (cli/ shows progress). */
-  pull: (name: string) => Promise<void>;
+  /** Pulls the image (cli/ shows progress): when it is not local, or always with --pull always. */
+  pull: (name: string, missing: boolean) => Promise<void>;
+  /** --pull missing (the default), always or never. */
+  pullPolicy?: string;
   log: Logger;
 }
 
@@ -87,9 +89,18 @@ export interface Prepared {
  * @throws BerthError CONTAINER_NAME_*, STORAGE_*, USAGE, USER_NOT_FOUND, RUN_NO_COMMAND, USERNS_*
  */
 export async function prepareContainer(stores: Stores, opts: EngineRunOptions, foreground = false): Promise<Prepared> {
+  const policy = opts.pullPolicy ?? 'missing';
+  if (!['missing', 'always', 'never'].includes(policy)) {
+    throw new BerthError('USAGE', `--pull "${policy}" is not a pull policy`, { hint: 'use --pull missing (the default), always or never' });
+  }
   let img = stores.images.find(opts.image);
-  if (!img) {
-    await opts.pull(opts.image);
+  if (!img && policy === 'never') {
+    throw new BerthError('IMAGE_NOT_FOUND', `image "${opts.image}" is not here, and --pull never forbids pulling it`, {
+      hint: `pull it first (berth pull ${opts.image}), or leave out --pull never`,
+    });
+  }
+  if (!img || policy === 'always') {
+    await opts.pull(opts.image, !img);
     img = stores.images.resolve(opts.image);
   }
   const config = (stores.content.readJSON<ImageConfig>(img.configDigest).config ?? {}) as Record<string, any>;

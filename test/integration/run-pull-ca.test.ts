@@ -73,7 +73,7 @@ describe('berth run pulls from a TLS registry with the user\'s CA', { skip }, ()
   it('with NODE_EXTRA_CA_CERTS: run pulls the image and runs it; create too', () => {
     const r = berth(['run', '--rm', image, 'echo', 'pulled-and-ran'], ca);
     assert.equal(r.status, 0, r.stderr);
-    assert.equal(r.stdout.split('\n').filter((l) => l === 'pulled-and-ran').length, 1, r.stdout);
+    assert.equal(r.stdout, 'pulled-and-ran\n', 'stdout is the container\'s alone: the pull reports on stderr');
     assert.match(r.stderr, /Unable to find image/);
     assert.equal(berth(['image', 'inspect', image]).status, 0);
     // create pulls the same way (another tag, so that it is not local yet).
@@ -82,5 +82,25 @@ describe('berth run pulls from a TLS registry with the user\'s CA', { skip }, ()
     const c = berth(['create', '--name', 'pulled', image.replace(':v1', ':v2'), 'true'], ca);
     assert.equal(c.status, 0, c.stderr);
     assert.equal(berth(['rm', '-f', 'pulled']).status, 0);
+  });
+
+  it('--pull never runs only a local image; --pull always asks the registry even when it is local', () => {
+    const v3 = image.replace(':v1', ':v3');
+    const never = berth(['run', '--rm', '--pull', 'never', v3, 'true'], ca);
+    assert.equal(never.status, 125);
+    assert.match(never.stderr, /is not here, and --pull never forbids pulling it/);
+    assert.equal(berth(['image', 'inspect', v3]).status, 125, 'nothing was pulled');
+    assert.equal(berth(['run', '--rm', '--pull', 'never', image, 'echo', 'local'], ca).stdout, 'local\n');
+    // v1 is local: without the CA, only a pull would fail (and so show that it was tried).
+    const always = berth(['run', '--rm', '--pull', 'always', image, 'echo', 'x']);
+    assert.equal(always.status, 125, always.stdout);
+    assert.match(always.stderr, /TLS failed/);
+    assert.doesNotMatch(always.stderr, /Unable to find image/);
+    const ok = berth(['run', '--rm', '--pull', 'always', image, 'echo', 'fresh'], ca);
+    assert.equal(ok.status, 0, ok.stderr);
+    assert.equal(ok.stdout, 'fresh\n');
+    const bad = berth(['run', '--rm', '--pull', 'sometimes', image, 'true'], ca);
+    assert.equal(bad.status, 125);
+    assert.match(bad.stderr, /--pull "sometimes" is not a pull policy/);
   });
 });
