@@ -18,8 +18,11 @@ import { createDetached, runDetached, startContainer } from '../engine/detached'
 import { diskUsage as systemDiskUsage } from '../engine/disk-usage';
 import { inspectContainer } from '../engine/inspect';
 import {
-  cleanupContainer, killContainer, listContainers, removeContainer, resolveContainer, stopContainer, waitContainer,
+  cleanupContainer, killContainer, listContainers, removeContainer, resolveContainer, stopContainer, waitContainer, withEngineLock,
 } from '../engine/lifecycle';
+import { pruneNetworks } from '../engine/bridge-networks';
+import { pruneContainers } from '../engine/container-ops';
+import { VolumeStore } from '../engine/volumes';
 import { matchesFilter, parseFilters } from '../engine/filters';
 import { parseSince, readLogs } from '../engine/logs';
 import { EngineRunOptions, runContainer } from '../engine/run';
@@ -168,19 +171,23 @@ export async function main(argv: string[]): Promise<number> {
       });
       print(renderInspect(out, o.format));
     });
-  const prune = async (o: { force?: boolean; all?: boolean }) => {
+  /** Removes untagged images (every unused one with ALL) and unused layers. */
+  const pruneImages = (all: boolean) => {
     const s = st();
-    const removed = await s.locked(() => {
+    return s.locked(() => {
       const gone: string[] = [];
       const inUse = new Set(new ContainerStore(s.root).list().map((c) => c.imageId));
       for (const img of s.images.list()) {
-        if ((img.repoTags.length === 0 || o.all) && !inUse.has(img.id)) {
+        if ((img.repoTags.length === 0 || all) && !inUse.has(img.id)) {
           s.images.remove(img.id);
           gone.push(img.id);
         }
       }
       return { gone, gc: collectGarbage(s) };
     });
+  };
+  const prune = async (o: { force?: boolean; all?: boolean }) => {
+    const removed = await pruneImages(!!o.all);
     for (const id of removed.gone) print(`deleted: ${id}\n`);
     print(`Total reclaimed space: ${humanSize(removed.gc.bytes)}\n`);
   };
@@ -256,6 +263,24 @@ export async function main(argv: string[]): Promise<number> {
     });
 
   const system = program.command('system').description('manage berth');
+  system.command('prune').description('remove exited containers, unused networks, untagged images and unused layers')
+    .option('-a, --all', 'remove every image no container uses, not only untagged ones')
+    .option('--volumes', 'remove unused anonymous volumes too')
+    .option('-f, --force', 'do not ask (berth never asks)')
+    .action(async (o: { all?: boolean; volumes?: boolean }) => {
+      // Containers first: what they held (networks, volumes, images) is unused after.
+      const ctrs = await pruneContainers(st().root, logger());
+      if (ctrs.removed.length) print(`Deleted Containers:\n${ctrs.removed.map((id) => `${id}\n`).join('')}\n`);
+      const nets = await pruneNetworks(st().root);
+      if (nets.length) print(`Deleted Networks:\n${nets.map((n) => `${n}\n`).join('')}\n`);
+      if (o.volumes) {
+        const vols = await withEngineLock(st().root, () => new VolumeStore(st().root).prune(false));
+        if (vols.length) print(`Deleted Volumes:\n${vols.map((n) => `${n}\n`).join('')}\n`);
+      }
+      const imgs = await pruneImages(!!o.all);
+      if (imgs.gone.length) print(`Deleted Images:\n${imgs.gone.map((id) => `deleted: ${id}\n`).join('')}\n`);
+      print(`Total reclaimed space: ${humanSize(ctrs.bytes + imgs.gc.bytes)}\n`);
+    });
   system.command('df').description('show disk usage of images, containers and local volumes')
     .option('-v, --verbose', 'list each image, container and volume')
     .addOption(new Option('--format <format>', 'output format').choices(['table', 'json']).default('table'))

@@ -142,6 +142,18 @@ export class VolumeStore {
     fs.rmSync(gone, { recursive: true, force: true });
     return true;
   }
+
+  /**
+   * Removes the volumes no container (even an exited one) uses: anonymous ones, and named
+   * ones too with ALL. Returns their names. Call with the engine lock held.
+   */
+  prune(all: boolean): string[] {
+    const gone: string[] = [];
+    for (const v of this.list()) {
+      if ((v.Anonymous || all) && this.users(v.Name).length === 0 && this.remove(v.Name, true)) gone.push(v.Name);
+    }
+    return gone;
+  }
 }
 
 /** Walks P inside ROOTFS, following symlinks as if ROOTFS were "/"; undefined if absent. */

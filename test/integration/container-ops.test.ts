@@ -321,4 +321,34 @@ describe('berth top, pause, rename, diff, export, cp, container prune, info', { 
     assert.equal(ok(['container', 'prune']), 'Total reclaimed space: 0B\n');
     ok(['rm', '-f', 'keeper']);
   });
+
+  it('system prune removes exited containers, unused networks and (with --volumes) anonymous volumes; keeps what is in use', () => {
+    const net = (name: string) => ok(['network', 'create', name]).trim();
+    net('sp-used');
+    net('sp-unused');
+    const keeper = ok(['run', '-d', '--network', 'sp-used', '-v', 'sp-named:/n', '-v', '/anon-kept', 'busybox', 'sleep', '300']).trim();
+    const done = ok(['run', '-d', '-v', '/anon-freed', 'busybox', 'true']).trim();
+    ok(['wait', done]);
+    ok(['volume', 'create', 'sp-idle']);
+    const volumesOf = (id: string) => JSON.parse(ok(['inspect', id]))[0].Mounts.filter((m: any) => m.Type === 'volume').map((m: any) => m.Name);
+    const freed = volumesOf(done)[0];
+    const kept = volumesOf(keeper).filter((n: string) => n !== 'sp-named')[0];
+    try {
+      const out = ok(['system', 'prune', '-f', '--volumes']);
+      assert.match(out, new RegExp(`^Deleted Containers:\n${done}\n\nDeleted Networks:\nsp-unused\n\nDeleted Volumes:\n${freed}\n\n`));
+      assert.match(out, /Total reclaimed space: \d/);
+      assert.equal(ok(['ps', '-a', '-q', '--no-trunc']), `${keeper}\n`);
+      assert.deepEqual(ok(['network', 'ls', '--format', 'json']).includes('sp-used'), true);
+      assert.equal(berth(['network', 'inspect', 'sp-unused']).status, 125);
+      const vols = ok(['volume', 'ls', '-q']).trim().split('\n').sort();
+      assert.deepEqual(vols, [kept, 'sp-idle', 'sp-named'].sort()); // named ones stay, as Docker's
+      assert.equal(ok(['images', '--format', '{{.Repository}}']), 'localhost/busybox\n', 'a tagged image stays without -a');
+      // Nothing more to do: a second run reports only the total.
+      assert.equal(ok(['system', 'prune', '-f']), 'Total reclaimed space: 0B\n');
+    } finally {
+      berth(['rm', '-f', '-v', keeper]);
+      berth(['network', 'rm', 'sp-used']);
+      berth(['volume', 'rm', 'sp-named', 'sp-idle']);
+    }
+  });
 });

@@ -68,14 +68,7 @@ export function register(program: Command, ctx: CliContext): void {
     .option('-a, --all', 'remove unused named volumes too')
     .option('-f, --force', 'do not ask (berth never asks)')
     .action(async (o: { all?: boolean }) => {
-      const removed = await withEngineLock(ctx.stores().root, () => {
-        const store = volumes();
-        const gone: string[] = [];
-        for (const v of store.list()) {
-          if ((v.Anonymous || o.all) && store.users(v.Name).length === 0 && store.remove(v.Name, true)) gone.push(v.Name);
-        }
-        return gone;
-      });
+      const removed = await withEngineLock(ctx.stores().root, () => volumes().prune(!!o.all));
       if (removed.length) print(`Deleted Volumes:\n${removed.map((n) => `${n}\n`).join('')}\n`);
       print(`Total reclaimed volumes: ${removed.length}\n`);
     });
