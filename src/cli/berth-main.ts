@@ -461,10 +461,16 @@ export async function main(argv: string[]): Promise<number> {
     .option('--no-trunc', 'do not shorten ids and commands')
     .option('--format <format>', 'table, json, or a Go template: \'{{.Names}} {{.Status}}\', \'table {{.ID}}\\t{{.Ports}}\'', 'table')
     .option('-f, --filter <key=value>', 'label=K[=V], status=S, name=N, id=ID (repeatable)', collect, [])
-    .action(async (o: { all?: boolean; quiet?: boolean; format: string; trunc: boolean; filter: string[] }) => {
+    .option('-n, --last <n>', 'the N last created containers, in any state')
+    .option('-l, --latest', 'the last created container, in any state')
+    .action(async (o: { all?: boolean; quiet?: boolean; format: string; trunc: boolean; filter: string[]; last?: string; latest?: boolean }) => {
       const f = parseFilters(o.filter); // a status filter shows exited ones without -a, as Docker's
+      if (o.last !== undefined && !/^\d+$/.test(o.last)) throw new BerthError('USAGE', `--last "${o.last}" is not a number`, { hint: 'give how many containers: -n 3' });
+      const last = o.latest ? 1 : o.last !== undefined ? Number(o.last) : undefined;
+      // Newest first; -n/-l look at every state, as Docker's.
       const list = (await listContainers(st().root, logger()))
-        .filter((c) => (o.all || f.byKey.has('status') || c.state.status === 'running') && matchesFilter(c, f));
+        .filter((c) => (o.all || last !== undefined || f.byKey.has('status') || c.state.status === 'running') && matchesFilter(c, f))
+        .slice(0, last);
       const id = (c: ContainerRecord) => (o.trunc ? c.id.slice(0, 12) : c.id);
       if (o.quiet) return print(list.map((c) => id(c) + '\n').join(''));
       if (o.format === 'json') return print(JSON.stringify(list, null, 2) + '\n');

@@ -127,6 +127,10 @@ describe('berth top, pause, rename, diff, export, cp, container prune, info', { 
     // Rows: one line each; "table" adds the header and aligns the columns.
     assert.equal(ok(['ps', '--format', '{{.ID}} {{.Names}} {{.State}} {{.Labels}}']), `${id.slice(0, 12)} fmt1 running tier=web\n`);
     assert.deepEqual(ok(['ps', '-a', '--format', '{{.Names}}']).trim().split('\n').sort(), ['fmt1', 'fmt2']);
+    // Newest first; -l and -n look at every state (fmt2 is only created).
+    assert.equal(ok(['ps', '-l', '--format', '{{.Names}}']), 'fmt2\n');
+    assert.equal(ok(['ps', '-n', '2', '--format', '{{.Names}}']), 'fmt2\nfmt1\n');
+    fails(['ps', '-n', 'two'], /--last "two" is not a number/);
     const t = ok(['ps', '-a', '--format', 'table {{.Names}}\\t{{.Status}}']).trimEnd().split('\n');
     assert.match(t[0], /^NAMES {3}STATUS$/);
     assert.ok(t.some((l) => /^fmt2 {4}Created$/.test(l)), t.join('\n'));
