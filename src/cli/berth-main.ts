@@ -377,6 +377,15 @@ export async function main(argv: string[]): Promise<number> {
     .option('--dns-search <domain>', 'a search domain for /etc/resolv.conf (repeatable)', collect, [])
     .option('--dns-option <option>', 'a resolver option for /etc/resolv.conf (repeatable)', collect, [])
     .option('--add-host <name:address>', 'a line in /etc/hosts (repeatable; host-gateway: the host on this network)', collect, [])
+    .option('--ipc <mode>', 'private (default), shareable or host: System V IPC and /dev/shm')
+    .option('--pid <mode>', 'private (default) or host: the host\'s processes in ps')
+    .option('--uts <mode>', 'private (default) or host: the host\'s hostname')
+    .option('--sysctl <key=value>', 'a namespaced sysctl: net.*, kernel.shm*, kernel.msg*, kernel.sem, fs.mqueue.* (repeatable)', collect, [])
+    .option('--device <host[:container][:rwm]>', 'a host device node in the container (repeatable)', collect, [])
+    .option('--group-add <group>', 'an extra group for the process (repeatable)', collect, [])
+    .option('--shm-size <bytes>', 'size of /dev/shm (default 64m)')
+    .option('--oom-score-adj <n>', 'the process\'s OOM score adjustment (-1000 to 1000)')
+    .option('--domainname <name>', 'the container\'s NIS domain name')
     .option('--security-opt <opt>', 'seccomp=unconfined|PROFILE.json, no-new-privileges (repeatable)', collect, [])
     .option('--userns <mode>', 'host (default) or auto[:size=N]: root inside maps to host ids from /etc/subuid (SECURITY.md)')
     .option('--uidmap <c:h:n>', 'map container uids C.. to host uids H.. (N of them; repeatable)', collect, [])
@@ -392,6 +401,8 @@ export async function main(argv: string[]): Promise<number> {
     labels: o.label, network: o.network ?? o.net, publish: o.publish, publishAll: !!o.publishAll, securityOpts: o.securityOpt,
     dns: o.dns, dnsSearch: o.dnsSearch, dnsOption: o.dnsOption, addHost: o.addHost,
     userns: o.userns, uidmap: o.uidmap, gidmap: o.gidmap,
+    ipc: o.ipc, pid: o.pid, uts: o.uts, sysctl: o.sysctl, device: o.device, groupAdd: o.groupAdd, shmSize: o.shmSize,
+    oomScoreAdj: o.oomScoreAdj, domainname: o.domainname,
     pullPolicy: o.pull,
     pull: async (n, missing) => {
       if (missing) process.stderr.write(`Unable to find image '${n}' locally\n`);

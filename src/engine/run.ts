@@ -15,13 +15,14 @@ import { mountOverlay, unmountOverlay } from '../storage/overlay';
 import { ContainerRecord, ContainerStore } from './containers';
 import { parseRestartPolicy } from './restart';
 import { withEngineLockSync } from './lifecycle';
-import { buildSpec, RunOptions } from './spec';
+import { buildSpec, containerHostname, RunOptions } from './spec';
+import { applyHostOptions, HostOptions } from './host-options';
 import { allocateUserns, checkUserMapped, checkUsernsMounts, checkUsernsRequest, parseUsernsOptions, prepareContainerDirs } from './userns';
 import { MountRecord, removeAnonymousVolumes, resolveMounts } from './volumes';
 import { attachContainerNetwork, detachContainerNetwork, planNetwork } from './network-attach';
 import { netnsEntry } from '../network';
 
-export interface EngineRunOptions extends RunOptions {
+export interface EngineRunOptions extends RunOptions, HostOptions {
   name?: string;
   rm: boolean;
   /** -i: keep the container's stdin open (detached: a pipe the monitor holds). */
@@ -133,7 +134,7 @@ export async function prepareContainer(stores: Stores, opts: EngineRunOptions, f
   try {
     for (const d of ['upper', 'work', 'rootfs']) fs.mkdirSync(path.join(dir, d));
     const lowers = [...img.layers].reverse().map((c) => stores.layers.path(c));
-    const hostname = opts.hostname ?? id.slice(0, 12);
+    const hostname = containerHostname(opts, id);
     // --userns: the ids are taken (released by containers.remove) before the layers are
     // id-mapped with them.
     const userns = await allocateUserns(stores.root, id, usernsRequest);
@@ -148,6 +149,7 @@ export async function prepareContainer(stores: Stores, opts: EngineRunOptions, f
     mountRecords = resolved.records;
     const spec = buildSpec({ id, rootfs, image: config, opts, etcFiles: etc, volumeMounts: resolved.mounts,
       netns: netnsEntry(net.source, dir), userns });
+    applyHostOptions(spec, opts, { rootfs, hostNetwork: net.request.mode === 'host', hostnameGiven: opts.hostname !== undefined, userns: !!userns });
     if (userns) checkUserMapped(userns, spec.process!.user);
     fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(spec, null, 1));
     const entrypoint = opts.entrypoint !== undefined ? (opts.entrypoint ? [opts.entrypoint] : []) : config.Entrypoint ?? null;

@@ -51,6 +51,8 @@ export interface RunOptions {
   ulimits?: string[];
   /** --security-opt seccomp=...|no-new-privileges|... (security-opts.ts). */
   securityOpts?: string[];
+  /** --uts host: the host's hostname (host-options.ts). */
+  uts?: string;
   /** --userns host|auto[:size=N], --uidmap/--gidmap C:H:N (userns.ts). */
   userns?: string;
   uidmap?: string[];
@@ -63,6 +65,11 @@ export interface ImageConfigFields {
   Env?: string[] | null;
   WorkingDir?: string;
   User?: string;
+}
+
+/** -h, else the host's name with --uts host, else the id's first 12 characters. */
+export function containerHostname(opts: { hostname?: string; uts?: string }, id: string): string {
+  return opts.hostname ?? (opts.uts === 'host' ? os.hostname() : id.slice(0, 12));
 }
 
 /** "512m", "1g", "1024" -> bytes. @throws BerthError USAGE */
@@ -118,7 +125,7 @@ export function capabilities(opts: Pick<RunOptions, 'capAdd' | 'capDrop' | 'priv
 }
 
 /** Reads ROOTFS/PATH without following a symlink out of ROOTFS; undefined if absent. */
-function readInRoot(rootfs: string, file: string): string | undefined {
+export function readInRoot(rootfs: string, file: string): string | undefined {
   const dirfd = fs.openSync(rootfs, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
   try {
     const fd = native().openat2(dirfd, file, fs.constants.O_RDONLY);
@@ -344,7 +351,7 @@ export function buildSpec(input: SpecInput): Spec {
       exitCode: 127, hint: `give a program: berth run ${opts.image} COMMAND, or --entrypoint PROGRAM`,
     });
   }
-  const hostname = opts.hostname ?? input.id.slice(0, 12);
+  const hostname = containerHostname(opts, input.id);
   const env = new Map<string, string>();
   // -e NAME alone passes the host's value on, or nothing when it is unset (as Docker's).
   opts.env.forEach(checkEnvFlag);

@@ -124,12 +124,19 @@ export function buildCreatePlan(input: PlanInput): Plan {
 
   let cloneFlags = 0;
   const newNs = new Set<string>();
+  // Namespaces the container has apart from the host's: new ones, and joined ones that are
+  // not the host's own (the engine's bind-mounted network namespace); their sysctls are
+  // the container's to set.
+  const ownNs = new Set<string>();
   for (const ns of linux.namespaces ?? []) {
     const flag = NAMESPACE_FLAGS[ns.type];
-    if (ns.path) plan.add('join', hex(flag), ns.path);
-    else {
+    if (ns.path) {
+      plan.add('join', hex(flag), ns.path);
+      if (!isHostNamespace(ns.type, ns.path)) ownNs.add(ns.type);
+    } else {
       cloneFlags |= flag;
       newNs.add(ns.type);
+      ownNs.add(ns.type);
     }
   }
   plan.add('clone', hex(cloneFlags));
@@ -188,7 +195,7 @@ export function buildCreatePlan(input: PlanInput): Plan {
     if (!/^[a-zA-Z0-9_.\-/]+$/.test(k) || k.includes('..')) {
       throw new BerthError('CONFIG_SCHEMA', `linux.sysctl key "${k}" is not a sysctl name`, { context: { field: 'linux.sysctl' } });
     }
-    checkSysctlNamespaced(k, newNs);
+    checkSysctlNamespaced(k, ownNs);
     plan.add('sysctl', '/proc/sys/' + k.replace(/\./g, '/'), v);
   }
   for (const field of ['hostname', 'domainname'] as const) {
@@ -219,6 +226,18 @@ function hostnameWithoutUts(field: string): BerthError {
   return new BerthError('CONFIG_SCHEMA', `${field} is set but the container has no new UTS namespace`, {
     context: { field }, hint: 'add {"type": "uts"} to linux.namespaces, or remove the field',
   });
+}
+
+/** Whether PATH is the host's (this process's) namespace of TYPE; unreadable counts as the host's. */
+function isHostNamespace(type: string, path: string): boolean {
+  const file = { network: 'net', mount: 'mnt' }[type] ?? type;
+  try {
+    const a = fs.statSync(path);
+    const b = fs.statSync(`/proc/self/ns/${file}`);
+    return a.ino === b.ino && a.dev === b.dev;
+  } catch {
+    return true;
+  }
 }
 
 /** sysctls that are per-namespace (the same list runc and crun accept). */

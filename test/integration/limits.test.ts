@@ -1,5 +1,6 @@
 // linux.resources enforced by the kernel: memory and pids limits on real containers.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { requires, TestEnv } from '../helpers';
@@ -65,5 +66,32 @@ describe('resource limits', { skip }, () => {
     }
     assert.equal(env.rt(['delete', '--force', 'cg']).status, 0);
     assert.equal(fs.existsSync(base('pids')), false, 'cgroup left after delete');
+  });
+
+  it('takes net.* sysctls for a joined network namespace of its own, not for the host\'s', () => {
+    // A namespace made here (as berth's network/ makes one), bind-mounted, then joined by path.
+    const nsFile = `${env.dir}/netns-own`;
+    fs.writeFileSync(nsFile, '');
+    assert.equal(spawnSync('unshare', [`--net=${nsFile}`, 'true']).status, 0);
+    try {
+      for (const [name, ns, ok] of [['own', nsFile, true], ['host', '/proc/1/ns/net', false]] as const) {
+        const b = env.bundle(`sysctl-${name}`, (c) => {
+          c.process.args = ['cat', '/proc/sys/net/ipv4/ip_unprivileged_port_start'];
+          c.linux.namespaces = [...c.linux.namespaces.filter((n: any) => n.type !== 'network'), { type: 'network', path: ns }];
+          c.linux.sysctl = { 'net.ipv4.ip_unprivileged_port_start': '99' };
+        });
+        const r = env.rt(['run', '--bundle', b, `sysctl-${name}`]);
+        if (ok) {
+          assert.equal(r.status, 0, r.stderr);
+          assert.equal(r.stdout, '99\n');
+        } else {
+          assert.notEqual(r.status, 0);
+          assert.match(r.stderr, /sysctl "net\.ipv4\.ip_unprivileged_port_start" is not namespaced by a namespace this container owns/);
+        }
+        env.rt(['delete', '--force', `sysctl-${name}`]);
+      }
+    } finally {
+      spawnSync('umount', [nsFile]);
+    }
   });
 });

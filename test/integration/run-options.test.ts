@@ -148,6 +148,52 @@ describe('berth run options', { skip, concurrency: 3 }, () => {
     }
   });
 
+  it('--pid/--ipc/--uts host, --sysctl, --shm-size, --group-add, --oom-score-adj, --domainname and --device do what they say', () => {
+    const os = require('node:os') as typeof import('node:os');
+    const sh = (flags: string[], script: string) => ok(['run', '--rm', ...flags, 'busybox', 'sh', '-c', script]);
+    // --pid host: this test's own process is in the container's ps; by default it is not.
+    assert.ok(sh(['--pid', 'host'], 'ps -o pid').split('\n').map((l) => l.trim()).includes(String(process.pid)));
+    assert.ok(!sh([], 'ps -o pid').split('\n').map((l) => l.trim()).includes(String(process.pid)));
+    // --uts host: the host's name everywhere; by default the container's own.
+    assert.equal(sh(['--uts', 'host'], 'hostname; cat /etc/hostname; echo $HOSTNAME'), `${os.hostname()}\n`.repeat(3));
+    // --ipc host: the host's IPC namespace (and its /dev/shm).
+    const ipcNs = fs.readlinkSync('/proc/self/ns/ipc');
+    assert.equal(sh(['--ipc', 'host'], 'readlink /proc/self/ns/ipc').trim(), ipcNs);
+    assert.notEqual(sh([], 'readlink /proc/self/ns/ipc').trim(), ipcNs);
+    // --sysctl: set inside, the host's value untouched.
+    const hostShmmax = fs.readFileSync('/proc/sys/kernel/shmmax', 'utf8');
+    assert.equal(sh(['--sysctl', 'kernel.shmmax=1000000', '--sysctl', 'net.ipv4.ip_unprivileged_port_start=80'],
+      'cat /proc/sys/kernel/shmmax /proc/sys/net/ipv4/ip_unprivileged_port_start'), '1000000\n80\n');
+    assert.equal(fs.readFileSync('/proc/sys/kernel/shmmax', 'utf8'), hostShmmax);
+    assert.match(sh(['--shm-size', '2m'], 'df -k /dev/shm'), /^shm\s+2048\s/m);
+    assert.equal(sh(['--group-add', 'tty', '--group-add', '4242', '-u', '0:0'], 'id -G'), '0 5 4242\n');
+    assert.equal(sh(['--oom-score-adj', '500'], 'cat /proc/self/oom_score_adj'), '500\n');
+    assert.equal(sh(['--domainname', 'example.test'], 'cat /proc/sys/kernel/domainname'), 'example.test\n');
+    // --device: the node, and the devices cgroup lets it be used only as asked (r: no write).
+    const st = fs.statSync('/dev/loop-control');
+    assert.equal(sh(['--device', '/dev/loop-control:/dev/lc:r'], 'stat -c "%t:%T %F" /dev/lc; echo > /dev/lc 2>/dev/null && echo wrote || echo refused'),
+      `${(Number(st.rdev) >> 8).toString(16)}:${(Number(st.rdev) & 0xff).toString(16)} character special file\nrefused\n`);
+    assert.equal(sh([], 'test -e /dev/loop-control && echo there || echo absent'), 'absent\n');
+    for (const [args, re] of [
+      [['--sysctl', 'vm.swappiness=1'], /--sysctl vm\.swappiness is not namespaced/],
+      [['--network', 'host', '--sysctl', 'net.ipv4.ip_forward=1'], /would change the host's network settings/],
+      [['--ipc', 'host', '--sysctl', 'kernel.shmmax=1'], /would change the host's .* IPC settings/],
+      [['--uts', 'host', '-h', 'other'], /--hostname does not go with --uts host/],
+      [['--uts', 'host', '--domainname', 'x'], /--domainname does not go with --uts host/],
+      [['--pid', 'container:x'], /--pid container:x is not supported/],
+      [['--ipc', 'bogus'], /--ipc "bogus" is not a mode/],
+      [['--device', '/etc/passwd:/dev/pw'], /\/etc\/passwd is not a device node/],
+      [['--device', '/dev/null:/tmp/null'], /the container's path \/tmp\/null is not under \/dev\//],
+      [['--group-add', 'nosuchgroup'], /group "nosuchgroup" is not in the image's \/etc\/group/],
+      [['--oom-score-adj', '1001'], /--oom-score-adj "1001" is not a number from -1000 to 1000/],
+    ] as [string[], RegExp][]) {
+      const r = berth(['run', '--name', 'refused-host-opts', ...args, 'busybox', 'true']);
+      assert.equal(r.status, 125, `${args.join(' ')}: ${r.stderr}`);
+      assert.match(r.stderr, re);
+      assert.equal(berth(['inspect', 'refused-host-opts']).status, 125);
+    }
+  });
+
   it('--ulimit sets the limits the process sees', () => {
     assert.equal(ok(['run', '--rm', '--ulimit', 'nofile=123:456', '--ulimit', 'nproc=77', 'busybox', 'sh', '-c',
       'ulimit -n; ulimit -Hn; ulimit -u']), '123\n456\n77\n');
