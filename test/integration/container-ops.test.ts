@@ -145,6 +145,25 @@ describe('berth top, pause, rename, diff, export, cp, container prune, info', { 
     ok(['rm', '-f', 'fmt1', 'fmt2']);
   });
 
+  it('stats --no-stream: CPU, memory against the limit, processes; json and templates; refuses a stopped container', () => {
+    ok(['run', '-d', '--name', 'busy', '-m', '64m', 'busybox', 'sh', '-c', 'sleep 300 & while :; do :; done']);
+    ok(['create', '--name', 'idle', 'busybox', 'true']);
+    const rows = ok(['stats', '--no-stream', '--format', 'json', 'busy']).trim().split('\n').map((l) => JSON.parse(l));
+    assert.equal(rows.length, 1);
+    const busy = rows[0];
+    assert.equal(busy.Name, 'busy');
+    assert.ok(parseFloat(busy.CPUPerc) > 5, `a busy loop uses some CPU: ${busy.CPUPerc}`);
+    assert.match(busy.MemUsage, /^[\d.]+(B|KiB|MiB) \/ 64MiB$/);
+    assert.equal(busy.PIDs, '2'); // sh and its sleep
+    const table = ok(['stats', '--no-stream']);
+    assert.match(table, /^CONTAINER ID +NAME +CPU % +MEM USAGE \/ LIMIT +MEM % +NET I\/O +BLOCK I\/O +PIDS\n/);
+    assert.match(table, /^[0-9a-f]{12} +busy +[\d.]+% /m);
+    assert.doesNotMatch(table, / idle /, 'only running containers');
+    assert.equal(ok(['stats', '--no-stream', '--format', '{{.Name}}:{{.PIDs}}', 'busy']), 'busy:2\n');
+    fails(['stats', '--no-stream', 'idle'], /container "idle" is not running/);
+    ok(['rm', '-f', 'busy', 'idle']);
+  });
+
   it('diff shows added (A), changed (C) and deleted (D) paths, not the engine\'s own files', () => {
     ok(['run', '-d', '--name', 'differ', 'busybox', 'sleep', '300']);
     assert.equal(ok(['diff', 'differ']), '');

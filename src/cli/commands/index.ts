@@ -7,6 +7,7 @@ import { register as attach } from './attach';
 import { register as containersOps } from './containers-ops';
 import { register as networkPorts } from './network-ports';
 import { register as networks } from './networks';
+import { register as stats } from './stats';
 import { register as volumes } from './volumes';
 
 export interface CliContext {
@@ -26,6 +27,7 @@ const AREAS: Register[] = [
   networks,
   attach,
   volumes,
+  stats,
 ];
 
 export function registerCommands(program: Command, ctx: CliContext): void {
