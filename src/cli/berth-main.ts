@@ -373,6 +373,9 @@ export async function main(argv: string[]): Promise<number> {
     .addOption(new Option('--net <mode>', 'same as --network').hideHelp())
     .option('-p, --publish <[ip:]hostPort:containerPort[/proto]>', 'publish a container port on the host (repeatable)', collect, [])
     .option('-P, --publish-all', 'publish every port the image exposes on a free host port')
+    .option('--expose <port[/proto]>', 'another port for -P to publish (repeatable)', collect, [])
+    .option('--cidfile <file>', 'write the container id to FILE (which must not exist)')
+    .option('--platform <os/arch[/variant]>', 'the platform to pull when the image is not here')
     .option('--dns <address>', 'a name server for /etc/resolv.conf (repeatable; replaces the network\'s)', collect, [])
     .option('--dns-search <domain>', 'a search domain for /etc/resolv.conf (repeatable)', collect, [])
     .option('--dns-option <option>', 'a resolver option for /etc/resolv.conf (repeatable)', collect, [])
@@ -401,12 +404,13 @@ export async function main(argv: string[]): Promise<number> {
     labels: o.label, network: o.network ?? o.net, publish: o.publish, publishAll: !!o.publishAll, securityOpts: o.securityOpt,
     dns: o.dns, dnsSearch: o.dnsSearch, dnsOption: o.dnsOption, addHost: o.addHost,
     userns: o.userns, uidmap: o.uidmap, gidmap: o.gidmap,
+    expose: o.expose, cidfile: o.cidfile,
     ipc: o.ipc, pid: o.pid, uts: o.uts, sysctl: o.sysctl, device: o.device, groupAdd: o.groupAdd, shmSize: o.shmSize,
     oomScoreAdj: o.oomScoreAdj, domainname: o.domainname,
     pullPolicy: o.pull,
     pull: async (n, missing) => {
       if (missing) process.stderr.write(`Unable to find image '${n}' locally\n`);
-      await pull(n, { quiet: true, forRun: true });
+      await pull(n, { quiet: true, forRun: true, platform: o.platform });
     },
   });
 

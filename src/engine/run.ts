@@ -3,7 +3,7 @@
 // containers (detached.ts) share prepareContainer and run under native/monitor.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { BerthError, isErrno } from '../common/errors';
+import { BerthError, isErrno, wrapSystemError } from '../common/errors';
 import type { Logger } from '../common/log';
 import { parseSignal } from '../common/signals';
 import { ImageConfig } from '../image/commit';
@@ -20,7 +20,7 @@ import { applyHostOptions, HostOptions } from './host-options';
 import { allocateUserns, checkUserMapped, checkUsernsMounts, checkUsernsRequest, parseUsernsOptions, prepareContainerDirs } from './userns';
 import { MountRecord, removeAnonymousVolumes, resolveMounts } from './volumes';
 import { attachContainerNetwork, detachContainerNetwork, planNetwork } from './network-attach';
-import { netnsEntry } from '../network';
+import { netnsEntry, parseExpose } from '../network';
 
 export interface EngineRunOptions extends RunOptions, HostOptions {
   name?: string;
@@ -38,6 +38,10 @@ export interface EngineRunOptions extends RunOptions, HostOptions {
   network?: string;
   publish?: string[];
   publishAll?: boolean;
+  /** --expose PORT[/proto]: more ports for -P. */
+  expose?: string[];
+  /** --cidfile FILE: the new container's id is written there (it must not exist). */
+  cidfile?: string;
   /** --dns, --dns-search, --dns-option, --add-host (network/index.ts parseDnsFlags). */
   dns?: string[];
   dnsSearch?: string[];
@@ -108,7 +112,11 @@ export async function prepareContainer(stores: Stores, opts: EngineRunOptions, f
   const containers = new ContainerStore(stores.root);
   // Before the container exists: a bad --network/-p, a missing helper or a taken port
   // leaves nothing behind.
-  const net = planNetwork(containers, opts, config.ExposedPorts);
+  const exposed = { ...(config.ExposedPorts ?? {}), ...parseExpose(opts.expose ?? []) };
+  const net = planNetwork(containers, opts, exposed);
+  if (opts.cidfile !== undefined && fs.existsSync(opts.cidfile)) {
+    throw new BerthError('USAGE', `--cidfile ${opts.cidfile} already exists`, { hint: 'remove it, or name another file: berth writes the new container\'s id there' });
+  }
   const usernsRequest = parseUsernsOptions(opts.userns, opts.uidmap, opts.gidmap);
   checkUsernsRequest(usernsRequest);
   checkUsernsMounts(usernsRequest, opts.volumes, opts.mounts ?? []);
@@ -178,6 +186,13 @@ export async function prepareContainer(stores: Stores, opts: EngineRunOptions, f
     };
     containers.write(rec);
     await attachContainerNetwork(stores.root, containers, rec, net.request, net.source, foreground);
+    if (opts.cidfile !== undefined) {
+      try {
+        fs.writeFileSync(opts.cidfile, id, { flag: 'wx', mode: 0o644 });
+      } catch (err) {
+        throw wrapSystemError('USAGE', `--cidfile ${opts.cidfile}: cannot write the container id`, err, 'give a new file in a directory that exists');
+      }
+    }
     return { rec, dir, rootfs, containers, discard };
   } catch (err) {
     await discard();

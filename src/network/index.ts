@@ -451,4 +451,4 @@ export function networkModeName(req: NetworkRequest | undefined): string {
   return req.mode;
 }
 
-export { formatPort } from './ports';
+export { formatPort, parseExpose } from './ports';

@@ -81,6 +81,24 @@ export function parsePublish(spec: string): PortMapping[] {
   return out;
 }
 
+/**
+ * --expose PORT[-PORT][/tcp|udp] flags -> ExposedPorts keys ("80/tcp"), which -P publishes
+ * with the image's own.
+ * @throws BerthError NETWORK_PORT_INVALID
+ */
+export function parseExpose(flags: string[]): Record<string, object> {
+  const out: Record<string, object> = {};
+  for (const f of flags) {
+    const [p, proto = 'tcp', extra] = f.toLowerCase().split('/');
+    const r = portRange(p, false);
+    if (!r || extra !== undefined || (proto !== 'tcp' && proto !== 'udp')) {
+      throw new BerthError('NETWORK_PORT_INVALID', `--expose "${f}" is not a port`, { hint: 'give PORT, PORT/udp or FIRST-LAST: --expose 8080, --expose 5000-5002/udp' });
+    }
+    for (let port = r[0]; port <= r[1]; port++) out[`${port}/${proto}`] = {};
+  }
+  return out;
+}
+
 /** The image's ExposedPorts ({"80/tcp": {}}) -> container ports for -P. */
 export function exposedPorts(exposed: Record<string, unknown> | undefined | null): { port: number; protocol: 'tcp' | 'udp' }[] {
   const out: { port: number; protocol: 'tcp' | 'udp' }[] = [];

@@ -194,6 +194,28 @@ describe('berth run options', { skip, concurrency: 3 }, () => {
     }
   });
 
+  it('--cidfile gets the id (and must be new); --expose adds ports that -P publishes', () => {
+    const cid = path.join(dir, 'cid');
+    const id = ok(['run', '-d', '--cidfile', cid, '--network', 'none', 'busybox', 'sleep', '300']).trim();
+    assert.equal(fs.readFileSync(cid, 'utf8'), id);
+    const again = berth(['run', '--name', 'cid-again', '--cidfile', cid, 'busybox', 'true']);
+    assert.equal(again.status, 125);
+    assert.match(again.stderr, /--cidfile .*cid already exists/);
+    assert.equal(berth(['inspect', 'cid-again']).status, 125);
+    const nodir = berth(['run', '--name', 'cid-nodir', '--cidfile', path.join(dir, 'no', 'cid'), 'busybox', 'true']);
+    assert.match(nodir.stderr, /cannot write the container id: no such file or directory/);
+    assert.equal(berth(['inspect', 'cid-nodir']).status, 125, 'the container made before the write is gone again');
+    ok(['rm', '-f', id]);
+    // busybox exposes nothing: -P publishes exactly what --expose adds.
+    const pub = ok(['create', '--expose', '7000', '--expose', '7100-7101/udp', '-P', 'busybox', 'true']).trim();
+    const ports = JSON.parse(ok(['inspect', pub]))[0].HostConfig.PortBindings;
+    assert.deepEqual(Object.keys(ports).sort(), ['7000/tcp', '7100/udp', '7101/udp']);
+    ok(['rm', pub]);
+    const bad = berth(['run', '--rm', '--expose', '70000', 'busybox', 'true']);
+    assert.equal(bad.status, 125);
+    assert.match(bad.stderr, /--expose "70000" is not a port/);
+  });
+
   it('--ulimit sets the limits the process sees', () => {
     assert.equal(ok(['run', '--rm', '--ulimit', 'nofile=123:456', '--ulimit', 'nproc=77', 'busybox', 'sh', '-c',
       'ulimit -n; ulimit -Hn; ulimit -u']), '123\n456\n77\n');
