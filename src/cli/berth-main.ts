@@ -31,7 +31,7 @@ import { progressView } from './progress';
 import { registerCommands, type CliContext } from './commands';
 import { attachTerminal } from './commands/attach';
 import { reportError } from './report-error';
-import { collect } from './argv';
+import { collect, readEnvFile } from './argv';
 import { renderInspect, renderRows } from './template';
 import { formatPort } from '../network';
 
@@ -69,17 +69,6 @@ function stopTime(v: string | undefined): number | undefined {
   const t = Number(v);
   if (!(t >= 0)) throw new BerthError('USAGE', `--time "${v}" must be a number of seconds`);
   return t;
-}
-
-function readEnvFile(file: string): string[] {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (err) {
-    throw new BerthError('USAGE', `--env-file "${file}": ${(err as Error).message}`);
-  }
-  return text.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'))
-    .map((l) => (l.includes('=') ? l : `${l}=${process.env[l] ?? ''}`));
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -584,11 +573,13 @@ export async function main(argv: string[]): Promise<number> {
     .option('--tail <n>', 'only the last N lines ("all" for everything)', 'all')
     .option('-t, --timestamps', 'prefix each line with its time')
     .option('--since <time>', 'only output since TIME (RFC 3339, Unix seconds, or a duration: 10m)')
-    .action(async (ref: string, o: { follow?: boolean; tail: string; timestamps?: boolean; since?: string }) => {
+    .option('--until <time>', 'only output before TIME (as --since)')
+    .action(async (ref: string, o: { follow?: boolean; tail: string; timestamps?: boolean; since?: string; until?: string }) => {
       if (o.tail !== 'all' && !/^\d+$/.test(o.tail)) throw new BerthError('USAGE', `--tail "${o.tail}" must be a number or "all"`);
       await readLogs(st().root, ref, {
         follow: !!o.follow, tail: o.tail === 'all' ? undefined : Number(o.tail),
         since: o.since !== undefined ? parseSince(o.since) : undefined,
+        until: o.until !== undefined ? parseSince(o.until, Date.now(), '--until') : undefined,
         onRecord: (r) => {
           const text = `${o.timestamps && r.lineStart ? `${r.time} ` : ''}${r.text}${r.full ? '\n' : ''}`;
           (r.stream === 'stdout' ? process.stdout : process.stderr).write(text);

@@ -24,6 +24,8 @@ export interface LogOptions {
   tail?: number;
   /** Only records at or after this time (ms since the epoch). */
   since?: number;
+  /** Only records before this time (ms since the epoch). */
+  until?: number;
   onRecord: (r: LogRecord) => void;
 }
 
@@ -34,13 +36,13 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  * ("90s", "10m", "1h30m").
  * @throws BerthError USAGE
  */
-export function parseSince(v: string, now = Date.now()): number {
+export function parseSince(v: string, now = Date.now(), flag = '--since'): number {
   if (/^\d+(\.\d+)?$/.test(v)) return Number(v) * 1000;
   const dur = /^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+(?:\.\d+)?)s)?$/.exec(v);
   if (dur && v) return now - ((Number(dur[1] ?? 0) * 60 + Number(dur[2] ?? 0)) * 60 + Number(dur[3] ?? 0)) * 1000;
   const t = Date.parse(v);
   if (Number.isNaN(t)) {
-    throw new BerthError('USAGE', `--since "${v}" is not a time`, { hint: 'use 2024-01-02T15:04:05Z, a Unix time, or a duration such as 10m' });
+    throw new BerthError('USAGE', `${flag} "${v}" is not a time`, { hint: 'use 2024-01-02T15:04:05Z, a Unix time, or a duration such as 10m' });
   }
   return t;
 }
@@ -115,7 +117,10 @@ export async function readLogs(root: string, ref: string, opts: LogOptions, log:
     }
   };
   const emit = (recs: LogRecord[]) => {
-    for (const r of recs) if (opts.since === undefined || Date.parse(r.time) >= opts.since) opts.onRecord(r);
+    for (const r of recs) {
+      const t = Date.parse(r.time);
+      if ((opts.since === undefined || t >= opts.since) && (opts.until === undefined || t < opts.until)) opts.onRecord(r);
+    }
   };
 
   let finished = !isActive(rec) || !!readExit(cs, rec.id);

@@ -148,6 +148,10 @@ describe('berth run -d and the detached-container commands', { skip, concurrency
     assert.match(ts.stderr, /^\S+Z err5\n$/);
     assert.equal(berth(['logs', '--since', String(Math.floor(Date.now() / 1000) + 60), id]).stdout, '');
     assert.equal(berth(['logs', '--since', '10m', id]).stdout, all.stdout);
+    // --until: only what came before; a time before the container ran gives nothing.
+    assert.equal(berth(['logs', '--until', String(Math.floor(Date.now() / 1000) + 60), id]).stdout, all.stdout);
+    assert.equal(berth(['logs', '--until', '10m', id]).stdout, '');
+    assert.match(berth(['logs', '--until', 'yesterday-ish', id]).stderr, /--until "yesterday-ish" is not a time/);
     assert.equal(berth(['rm', id]).status, 0);
     assert.deepEqual(await settle(id), []);
   });

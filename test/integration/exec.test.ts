@@ -56,6 +56,12 @@ describe('berth exec', { skip }, () => {
     assert.match(env, /^NEW=1$/m);
     assert.match(env, new RegExp(`^HOSTNAME=${id.slice(0, 12)}$`, 'm'));
     assert.match(env, /^PATH=/m);
+    // --env-file, as run's: NAME=VALUE lines, comments skipped, -e on top.
+    const file = path.join(dir, 'exec.env');
+    fs.writeFileSync(file, '# a comment\nFROM_FILE=file\nNEW=from-file\n');
+    const fenv = ok(['exec', '--env-file', file, '-e', 'NEW=flag', 'box', 'env']);
+    assert.match(fenv, /^FROM_FILE=file$/m);
+    assert.match(fenv, /^NEW=flag$/m);
   });
 
   it('126 for a command that cannot run, 127 for one that is not there, 125 for berth\'s own errors', () => {

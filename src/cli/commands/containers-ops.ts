@@ -13,6 +13,7 @@ import { engineInfo, pruneContainers, renameContainer, setContainerPaused, topCo
 import { execInContainer } from '../../engine/exec';
 import { humanSize, print } from '../output';
 import type { CliContext } from './index';
+import { readEnvFile } from '../argv';
 import { networkModes } from '../../network';
 import { usernsInfo } from '../../engine/userns';
 
@@ -89,13 +90,14 @@ export function register(program: Command, ctx: CliContext): void {
     .option('-t, --tty', 'allocate a pseudo-terminal')
     .option('-d, --detach', 'return once the command runs')
     .option('-e, --env <var>', 'set an environment variable (repeatable)', collect, [])
+    .option('--env-file <file>', 'read environment variables from a file (repeatable)', collect, [])
     .option('-u, --user <user[:group]>', 'user (name or uid) and group, from the container\'s /etc/passwd')
     .option('-w, --workdir <dir>', 'working directory inside the container')
     .passThroughOptions()
     .action(async (ref: string, command: string[], o) => {
       if (!o.interactive && !o.detach) detachStdin();
       ctx.setResult(await execInContainer(root(), ref, {
-        args: command, env: o.env, user: o.user, workdir: o.workdir, tty: !!o.tty, detach: !!o.detach, log: ctx.logger(),
+        args: command, env: [...o.envFile.flatMap((f: string) => readEnvFile(f)), ...o.env], user: o.user, workdir: o.workdir, tty: !!o.tty, detach: !!o.detach, log: ctx.logger(),
       }));
     });
 
