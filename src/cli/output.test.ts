@@ -1,7 +1,7 @@
-// Unit tests for cli/output.ts's durations: Docker's words for ps's CREATED and STATUS.
+// Unit tests for cli/output.ts: Docker's words for durations (ps's CREATED and STATUS) and sizes.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ago, humanDuration } from './output';
+import { ago, binarySize, humanDuration, humanSize } from './output';
 
 describe('humanDuration', () => {
   it('says what docker ps says', () => {
@@ -24,5 +24,18 @@ describe('ago', () => {
     assert.equal(ago(''), 'N/A');
     assert.equal(ago(undefined), 'N/A');
     assert.equal(ago(new Date(Date.now() - 3 * 3600e3).toISOString()), '3 hours ago');
+  });
+});
+
+describe('humanSize and binarySize', () => {
+  it('print sizes as docker images and docker stats do', () => {
+    assert.equal(humanSize(0), '0B');
+    assert.equal(humanSize(999), '999B');
+    assert.equal(humanSize(1980000), '1.98MB');
+    assert.equal(humanSize(45_600_000), '45.6MB');
+    assert.equal(binarySize(1023), '1023B');
+    assert.equal(binarySize(320 * 1024), '320KiB');
+    assert.equal(binarySize(64 * 1024 * 1024), '64MiB');
+    assert.equal(binarySize(1.5 * 1024 ** 3), '1.5GiB');
   });
 });

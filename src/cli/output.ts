@@ -30,15 +30,24 @@ export function humanDuration(ms: number): string {
   return plural(Math.floor(hours / (24 * 365)), 'year');
 }
 
+/** N bytes in decimal units as Docker prints sizes: 1.98MB. */
 export function humanSize(n: number): string {
-  const units = ['B', 'kB', 'MB', 'GB', 'TB'];
+  return scaled(n, 1000, ['B', 'kB', 'MB', 'GB', 'TB'], (v) => v.toFixed(v < 10 ? 2 : v < 100 ? 1 : 0));
+}
+
+/** N bytes in binary units as Docker prints memory: 1.5MiB. */
+export function binarySize(n: number): string {
+  return scaled(n, 1024, ['B', 'KiB', 'MiB', 'GiB', 'TiB'], (v) => v.toFixed(v < 10 ? 3 : v < 100 ? 2 : 1).replace(/\.?0+$/, ''));
+}
+
+function scaled(n: number, base: number, units: string[], fmt: (v: number) => string): string {
   let i = 0;
   let v = n;
-  while (v >= 1000 && i < units.length - 1) {
-    v /= 1000;
+  while (v >= base && i < units.length - 1) {
+    v /= base;
     i++;
   }
-  return `${i ? v.toFixed(v < 10 ? 2 : v < 100 ? 1 : 0) : v}${units[i]}`;
+  return `${i ? fmt(v) : v}${units[i]}`;
 }
 
 export function table(head: string[], rows: string[][]): string {

@@ -5,21 +5,9 @@ import type { Command } from 'commander';
 import { BerthError } from '../../common/errors';
 import { listContainers, resolveContainer } from '../../engine/lifecycle';
 import { containerStats, type ContainerStats } from '../../engine/stats';
-import { humanSize, print, table } from '../output';
+import { binarySize, humanSize, print, table } from '../output';
 import { renderRows } from '../template';
 import type { CliContext } from '.';
-
-/** 1.5MiB: Docker prints memory in binary units. */
-function binarySize(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let i = 0;
-  let v = n;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return `${i ? v.toFixed(v < 10 ? 3 : v < 100 ? 2 : 1).replace(/\.?0+$/, '') : v}${units[i]}`;
-}
 
 /** The fields of Docker's stats --format. */
 function row(s: ContainerStats, trunc: boolean): Record<string, string> {
