@@ -3,6 +3,7 @@
 // --shm-size, --oom-score-adj and --domainname, checked as Docker checks them before the
 // container is made. Node host process; config.json is only written (runtime/ applies it).
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { BerthError } from '../common/errors';
 import type { DeviceRule, Spec } from '../runtime/spec';
 import { parseBytes, readInRoot } from './spec';
@@ -150,9 +151,21 @@ function addDevice(spec: Spec, flag: string): void {
   if (!st.isCharacterDevice() && !st.isBlockDevice()) {
     throw usage(`--device "${flag}": ${hostPath} is not a device node`, 'use -v to bind a file or a directory');
   }
-  if (!ctrPath.startsWith('/dev/') || ctrPath.split('/').includes('..')) {
+  if (!ctrPath.startsWith('/dev/') || ctrPath.split('/').includes('..') || !/[^/.]/.test(ctrPath.slice(5))) {
     throw usage(`--device "${flag}": the container's path ${ctrPath} is not under /dev/`, `name it: --device ${hostPath}:/dev/NAME`);
   }
+  // The node is made after the mounts: on one under /dev (the host's /dev/shm with --ipc
+  // host, a -v bind) it would land in that mount's source, on the host.
+  const clean = path.posix.normalize(ctrPath).replace(/\/+$/, '');
+  const over = (spec.mounts ?? []).find((m) => {
+    const dst = path.posix.normalize(m.destination).replace(/\/+$/, '');
+    return dst === '/dev' ? m.type === 'bind' || (m.options ?? []).some((o) => o === 'bind' || o === 'rbind')
+      : clean === dst || clean.startsWith(`${dst}/`);
+  });
+  if (over) {
+    throw usage(`--device "${flag}": ${ctrPath} is on the container's mount at ${over.destination}`, `name it outside that mount: --device ${hostPath}:/dev/NAME`);
+  }
+  ctrPath = clean;
   const type = st.isCharacterDevice() ? 'c' : 'b';
   const major = Number((BigInt(st.rdev) >> 8n) & 0xfffn);
   const minor = Number((BigInt(st.rdev) & 0xffn) | ((BigInt(st.rdev) >> 12n) & 0xfff00n));

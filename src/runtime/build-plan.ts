@@ -170,11 +170,28 @@ export function buildCreatePlan(input: PlanInput): Plan {
   if (rootProp === 'shared' || rootProp === 'rshared') plan.add('rootshared', 1);
 
   let devIsTmpfs = false;
+  // Device nodes are made after the mounts: one on a bind mount would be made (after
+  // unlinking what is there) in its source, on the host. A bind at /dev means no default
+  // devices, as runc's; a device asked for on a bind is refused.
+  let binds: string[] = [];
   (spec.mounts ?? []).forEach((m, i) => {
     const dst = cleanDest(m.destination, i);
-    if (dst === '/dev' && m.type !== 'bind' && !(m.options ?? []).some((o) => o === 'bind' || o === 'rbind')) devIsTmpfs = true;
+    const bind = m.type === 'bind' || (m.options ?? []).some((o) => o === 'bind' || o === 'rbind');
+    const bare = dst.replace(/\/+$/, '');
+    if (bare === '/dev') devIsTmpfs = !bind;
+    binds = binds.filter((b) => b !== bare && !b.startsWith(`${bare}/`)); // covered by this one
+    if (bind) binds.push(bare);
     addMount(plan, m, dst, i, input, newNs.has('cgroup'));
   });
+  for (const d of linux.devices ?? []) {
+    const p = path.posix.normalize(d.path);
+    const over = binds.find((b) => p === b || p.startsWith(`${b}/`));
+    if (over) {
+      throw new BerthError('CONFIG_UNSUPPORTED', `linux.devices path "${d.path}" is on the bind mount at ${over}: the node would be made on the host`, {
+        context: { field: 'linux.devices' },
+      });
+    }
+  }
 
   if (devIsTmpfs) {
     for (const d of [...DEFAULT_DEVICES, ...(linux.devices ?? [])]) addDevice(plan, d, userns || joinsUserns);
@@ -315,7 +332,23 @@ function addDevice(plan: Plan, d: Device, inUserns: boolean): void {
     throw new BerthError('CONFIG_SCHEMA', `linux.devices path "${d.path}" must be under /dev`, { context: { field: 'linux.devices' } });
   }
   if (inUserns) {
-    // mknod(2) needs CAP_MKNOD in the initial user namespace: bind the host's node instead.
+    // mknod(2) needs CAP_MKNOD in the initial user namespace: bind the host's node instead,
+    // the one at the same path (as runc's), which must be the device asked for.
+    let st: fs.Stats | undefined;
+    try {
+      st = fs.statSync(d.path);
+    } catch {
+      // refused below
+    }
+    const type = st?.isCharacterDevice() ? 'c' : st?.isBlockDevice() ? 'b' : st?.isFIFO() ? 'p' : undefined;
+    const rdev = st ? BigInt(st.rdev) : 0n;
+    const major = Number((rdev >> 8n) & 0xfffn);
+    const minor = Number((rdev & 0xffn) | ((rdev >> 12n) & 0xfff00n));
+    if (!type || (d.type === 'u' ? 'c' : d.type) !== type || (type !== 'p' && ((d.major ?? 0) !== major || (d.minor ?? 0) !== minor))) {
+      throw new BerthError('CONFIG_UNSUPPORTED', `linux.devices path "${d.path}" (${d.type} ${d.major ?? 0}:${d.minor ?? 0}) is not that device on the host: in a user namespace the host's node at the same path is bound`, {
+        context: { field: 'linux.devices' }, hint: 'give the device its host path inside the container too',
+      });
+    }
     plan.add('bindnode', d.path, d.path);
     return;
   }

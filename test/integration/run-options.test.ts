@@ -194,6 +194,28 @@ describe('berth run options', { skip, concurrency: 3 }, () => {
     }
   });
 
+  it('--device never makes a node through a mount into the host (--ipc host\'s /dev/shm, a -v bind under or at /dev); with --userns it is the host\'s node at that path', () => {
+    const shm = fs.readdirSync('/dev/shm');
+    const host = fs.mkdtempSync(path.join(dir, 'devdir-'));
+    fs.writeFileSync(path.join(host, 'null'), 'keep');
+    for (const [args, re] of [
+      [['--ipc', 'host', '--device', '/dev/null:/dev/shm/berth-test-node'], /is on the container's mount at \/dev\/shm/],
+      [['-v', `${host}:/dev/sub/`, '--device', '/dev/null:/dev/sub/x'], /is on the container's mount at \/dev\/sub/],
+      [['-v', `${host}:/dev`, '--device', '/dev/null:/dev/x'], /is on the container's mount at \/dev/],
+      // The host's /dev/kvm (or whatever is there) was bound as "/dev/null".
+      [['--userns=auto', '--device', '/dev/null:/dev/tty'], /"\/dev\/tty" \(c 1:3\) is not that device on the host/],
+    ] as [string[], RegExp][]) {
+      const r = berth(['run', '--rm', ...args, 'busybox', 'true']);
+      assert.equal(r.status, 125, `${args.join(' ')}: ${r.stderr}`);
+      assert.match(r.stderr, re);
+    }
+    // A bind at /dev: no default nodes made in it (nor its files unlinked), as runc's.
+    assert.equal(ok(['run', '--rm', '-v', `${host}:/dev`, 'busybox', 'ls', '/dev']), 'null\n');
+    assert.deepEqual(fs.readdirSync(host), ['null']);
+    assert.equal(fs.readFileSync(path.join(host, 'null'), 'utf8'), 'keep');
+    assert.deepEqual(fs.readdirSync('/dev/shm'), shm);
+  });
+
   it('--cidfile gets the id (and must be new); --expose adds ports that -P publishes', () => {
     const cid = path.join(dir, 'cid');
     const id = ok(['run', '-d', '--cidfile', cid, '--network', 'none', 'busybox', 'sleep', '300']).trim();
