@@ -469,8 +469,9 @@ export async function main(argv: string[]): Promise<number> {
     .option('-l, --latest', 'the last created container, in any state')
     .action(async (o: { all?: boolean; quiet?: boolean; format: string; trunc: boolean; filter: string[]; last?: string; latest?: boolean }) => {
       const f = parseFilters(o.filter); // a status filter shows exited ones without -a, as Docker's
-      if (o.last !== undefined && !/^\d+$/.test(o.last)) throw new BerthError('USAGE', `--last "${o.last}" is not a number`, { hint: 'give how many containers: -n 3' });
-      const last = o.latest ? 1 : o.last !== undefined ? Number(o.last) : undefined;
+      if (o.last !== undefined && !/^-?\d+$/.test(o.last)) throw new BerthError('USAGE', `--last "${o.last}" is not a number`, { hint: 'give how many containers: -n 3' });
+      // As Docker's: -n 0 or below (its default is -1) is no limit, and the running only.
+      const last = o.latest ? 1 : o.last !== undefined && Number(o.last) > 0 ? Number(o.last) : undefined;
       // Newest first; -n/-l look at every state, as Docker's.
       const list = (await listContainers(st().root, logger()))
         .filter((c) => (o.all || last !== undefined || f.byKey.has('status') || c.state.status === 'running') && matchesFilter(c, f))

@@ -131,6 +131,9 @@ describe('berth top, pause, rename, diff, export, cp, container prune, info', { 
     assert.equal(ok(['ps', '-l', '--format', '{{.Names}}']), 'fmt2\n');
     assert.equal(ok(['ps', '-n', '2', '--format', '{{.Names}}']), 'fmt2\nfmt1\n');
     fails(['ps', '-n', 'two'], /--last "two" is not a number/);
+    // -n 0 and -n -1 (Docker's default) set no limit: the running ones, as plain ps.
+    assert.equal(ok(['ps', '-n', '0', '--format', '{{.Names}}']), 'fmt1\n');
+    assert.equal(ok(['ps', '-n', '-1', '--format', '{{.Names}}']), 'fmt1\n');
     const t = ok(['ps', '-a', '--format', 'table {{.Names}}\\t{{.Status}}']).trimEnd().split('\n');
     assert.match(t[0], /^NAMES {3}STATUS$/);
     assert.ok(t.some((l) => /^fmt2 {4}Created$/.test(l)), t.join('\n'));
