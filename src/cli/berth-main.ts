@@ -163,9 +163,10 @@ export async function main(argv: string[]): Promise<number> {
   /** Removes untagged images (every unused one with ALL) and unused layers. */
   const pruneImages = (all: boolean) => {
     const s = st();
-    return s.locked(() => {
+    // The engine lock too: a run that is making a container checks its image under it.
+    return s.locked(() => withEngineLock(s.root, () => {
       const gone: string[] = [];
-      const inUse = new Set(new ContainerStore(s.root).list().map((c) => c.imageId));
+      const inUse = new ContainerStore(s.root).imagesInUse();
       for (const img of s.images.list()) {
         if ((img.repoTags.length === 0 || all) && !inUse.has(img.id)) {
           s.images.remove(img.id);
@@ -173,7 +174,7 @@ export async function main(argv: string[]): Promise<number> {
         }
       }
       return { gone, gc: collectGarbage(s) };
-    });
+    }));
   };
   const prune = async (o: { force?: boolean; all?: boolean }) => {
     const removed = await pruneImages(!!o.all);
@@ -188,10 +189,12 @@ export async function main(argv: string[]): Promise<number> {
   const rmi = async (names: string[], o: { force?: boolean }) => {
     const s = st();
     const containers = new ContainerStore(s.root);
-    await s.locked(() => {
+    await s.locked(() => withEngineLock(s.root, () => {
       for (const n of names) {
         const img = s.images.resolve(n);
         const users = containers.list().filter((c) => c.imageId === img.id);
+        // A container being made (no record yet) uses it too.
+        if (!users.length && containers.imagesInUse().has(img.id)) users.push({ name: '(being created)' } as ContainerRecord);
         if (users.length && !o.force) {
           throw new BerthError('IMAGE_IN_USE', `image "${n}" is used by container ${users.map((c) => `"${c.name}"`).join(', ')}`, {
             hint: `remove the container first (berth rm ${users[0].name}), or use rmi --force to untag the image`,
@@ -212,7 +215,7 @@ export async function main(argv: string[]): Promise<number> {
         }
       }
       collectGarbage(s);
-    });
+    }));
   };
   program.command('rmi <names...>').description('remove images').option('-f, --force', 'remove even if in use').action(rmi);
   image.command('rm <names...>').description('remove images').option('-f, --force', 'remove even if in use').action(rmi);

@@ -133,6 +133,27 @@ export class ContainerStore {
    * Makes a new container directory and claims its name (generated when absent).
    * @throws BerthError CONTAINER_NAME_IN_USE, CONTAINER_NAME_INVALID
    */
+  /**
+   * Records that container ID, made but not yet recorded, uses image IMAGEID: from here
+   * on `image prune` and `rmi` count the image as in use (imagesInUse).
+   */
+  markImage(id: string, imageId: string): void {
+    fs.writeFileSync(this.path(id, 'image-id'), imageId);
+  }
+
+  /** The ids of the images containers use, those of containers still being made included. */
+  imagesInUse(): Set<string> {
+    const used = new Set(this.list().map((c) => c.imageId));
+    for (const id of fs.existsSync(this.dir) ? fs.readdirSync(this.dir) : []) {
+      try {
+        used.add(fs.readFileSync(this.path(id, 'image-id'), 'utf8'));
+      } catch {
+        // no mark: made before marks, or not far enough yet to use an image
+      }
+    }
+    return used;
+  }
+
   create(name: string | undefined): { id: string; name: string } {
     fs.mkdirSync(this.dir, { recursive: true });
     fs.mkdirSync(this.namesDir, { recursive: true });

@@ -122,6 +122,23 @@ export async function prepareContainer(stores: Stores, opts: EngineRunOptions, f
   checkUsernsMounts(usernsRequest, opts.volumes, opts.mounts ?? []);
   const { id, name } = containers.create(opts.name);
   const dir = containers.path(id);
+  // An image prune or rmi from here on sees the image as used; one that ran since the
+  // lookup above may have taken it, which this check finds: they look for users and remove
+  // under the engine lock (not the store lock, which a pull holds while it unpacks).
+  try {
+    containers.markImage(id, img.id);
+    const found = img.id;
+    withEngineLockSync(stores.root, () => {
+      if (!stores.images.find(found)) {
+        throw new BerthError('IMAGE_NOT_FOUND', `image "${opts.image}" was removed while the container was being made`, {
+          hint: 'run it again (an image prune or rmi ran at the same time)',
+        });
+      }
+    });
+  } catch (err) {
+    containers.remove({ id, name });
+    throw err;
+  }
   const rootfs = path.join(dir, 'rootfs');
   let mounted = false;
   let mountRecords: MountRecord[] = [];

@@ -71,6 +71,31 @@ describe('images', { skip }, () => {
     assert.match(berth(['images']).stdout, /url-image\s+v1/);
   });
 
+  it('image prune and rmi keep an image a container being made uses (no record yet, its creator alive)', () => {
+    // Untagged: what a plain image prune takes when nothing uses it.
+    const id = berth(['import', '-m', 'being made', rootfsTar]).stdout.trim();
+    assert.match(id, /^sha256:/);
+    // What a berth run leaves between making the container's directory and recording it:
+    // the directory, flocked by its (live) creator, and the image it is about to use.
+    const ctr = path.join(root, 'containers', 'ab'.repeat(32));
+    fs.mkdirSync(ctr, { recursive: true });
+    fs.writeFileSync(path.join(ctr, 'image-id'), id);
+    const holder = spawn('flock', [ctr, 'sleep', '60'], { stdio: 'ignore' });
+    try {
+      spawnSync('sleep', ['0.3']);
+      const rmi = berth(['rmi', id]);
+      assert.equal(rmi.status, 125, rmi.stdout);
+      assert.match(rmi.stderr, /is used by container "\(being created\)"/);
+      assert.equal(berth(['image', 'prune']).status, 0);
+      assert.ok(ids().includes(id.slice(7, 19)), 'prune kept it');
+    } finally {
+      holder.kill();
+    }
+    fs.rmSync(ctr, { recursive: true });
+    assert.match(berth(['image', 'prune']).stdout, new RegExp(`deleted: ${id}`));
+    assert.ok(!ids().includes(id.slice(7, 19)));
+  });
+
   it('tags, untags and removes', () => {
     assert.equal(berth(['tag', 'busybox', 'other/name:two']).status, 0);
     assert.match(berth(['images']).stdout, /other\/name\s+two/);
