@@ -29,6 +29,8 @@ export interface HostContext {
   rootfs: string;
   /** --network host (its net.* sysctls are the host's). */
   hostNetwork: boolean;
+  /** --network container:NAME (its network settings are that container's). */
+  sharedNetwork?: boolean;
   /** -h/--hostname was given. */
   hostnameGiven: boolean;
   /** --userns: a user namespace of its own. */
@@ -95,7 +97,9 @@ export function applyHostOptions(spec: Spec, o: HostOptions, ctx: HostContext): 
     if (!k || !/^[a-z0-9_]+(\.[a-z0-9_-]+)+$/.test(k)) throw usage(`--sysctl "${s}" is not KEY=VALUE`, 'e.g. --sysctl net.ipv4.ip_forward=1');
     const ipc = IPC_SYSCTLS.includes(k) || k.startsWith('fs.mqueue.');
     if (ipc && !has('ipc')) throw usage(`--sysctl ${k} would change the host's (or another container's) IPC settings`, 'leave out --ipc, or the sysctl');
-    else if (k.startsWith('net.') && (ctx.hostNetwork || !joined('network'))) {
+    else if (k.startsWith('net.') && ctx.sharedNetwork) {
+      throw usage(`--sysctl ${k} would change the network settings of the container whose network this one joins`, 'set it on that container, or leave it out');
+    } else if (k.startsWith('net.') && (ctx.hostNetwork || !joined('network'))) {
       throw usage(`--sysctl ${k} would change the host's network settings (--network host)`, 'use another --network, or leave the sysctl out');
     } else if (!ipc && !k.startsWith('net.')) {
       throw usage(`--sysctl ${k} is not namespaced: setting it would change the host`, 'only IPC (kernel.shm*, kernel.msg*, kernel.sem, fs.mqueue.*) and network (net.*) sysctls are per container');

@@ -174,7 +174,7 @@ export async function prepareContainer(stores: Stores, opts: EngineRunOptions, f
     mountRecords = resolved.records;
     const spec = buildSpec({ id, rootfs, image: config, opts, etcFiles: etc, volumeMounts: resolved.mounts,
       netns: netnsEntry(net.source, dir), userns });
-    applyHostOptions(spec, opts, { rootfs, hostNetwork: net.request.mode === 'host', hostnameGiven: opts.hostname !== undefined, userns: !!userns });
+    applyHostOptions(spec, opts, { rootfs, hostNetwork: net.request.mode === 'host', sharedNetwork: net.request.mode === 'container', hostnameGiven: opts.hostname !== undefined, userns: !!userns });
     if (userns) checkUserMapped(userns, spec.process!.user);
     fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(spec, null, 1));
     const entrypoint = opts.entrypoint !== undefined ? (opts.entrypoint ? [opts.entrypoint] : []) : config.Entrypoint ?? null;

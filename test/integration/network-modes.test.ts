@@ -70,6 +70,12 @@ describe('network modes', { skip, concurrency: 3 }, () => {
     assert.match(got, /from-peer/);
     const ins = JSON.parse(berth(['inspect', peer]).stdout)[0];
     assert.equal(ins.HostConfig.NetworkMode, 'slirp4netns');
+    // Its network settings are the peer's: a net.* sysctl from the joiner is refused.
+    const before = berth(['exec', 'netpeer', 'cat', '/proc/sys/net/ipv4/ip_forward']).stdout;
+    const sysctl = berth(['run', '--rm', '--network', 'container:netpeer', '--sysctl', 'net.ipv4.ip_forward=1', 'busybox', 'true']);
+    assert.equal(sysctl.status, 125);
+    assert.match(sysctl.stderr, /--sysctl net\.ipv4\.ip_forward would change the network settings of the container whose network this one joins/);
+    assert.equal(berth(['exec', 'netpeer', 'cat', '/proc/sys/net/ipv4/ip_forward']).stdout, before);
     assert.equal(berth(['rm', '-f', 'netpeer']).status, 0);
   });
 
