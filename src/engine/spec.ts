@@ -467,7 +467,8 @@ function lastOnline(file: string, fallback: number): number {
  */
 function moreResources(opts: RunOptions, resources: Resources): void {
   const limit = resources.memory?.limit;
-  if (opts.memorySwap !== undefined) {
+  // As Docker's: 0 is "not set" for --memory-swap and --cpu-shares.
+  if (opts.memorySwap !== undefined && opts.memorySwap.trim() !== '0') {
     if (limit === undefined) {
       throw new BerthError('USAGE', '--memory-swap needs --memory', { hint: '--memory-swap is memory plus swap: give both, e.g. -m 256m --memory-swap 512m' });
     }
@@ -489,7 +490,7 @@ function moreResources(opts: RunOptions, resources: Resources): void {
     resources.memory = { ...resources.memory, reservation };
   }
   const cpu: NonNullable<Resources['cpu']> = { ...resources.cpu };
-  if (opts.cpuShares !== undefined) {
+  if (opts.cpuShares !== undefined && opts.cpuShares.trim() !== '0') {
     const n = Number(opts.cpuShares);
     if (!/^\d+$/.test(opts.cpuShares.trim()) || n < 2 || n > 262144) {
       throw new BerthError('USAGE', `--cpu-shares "${opts.cpuShares}" is not a number from 2 to 262144`, { hint: 'the default weight is 1024; half of it is 512' });

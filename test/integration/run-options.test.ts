@@ -137,6 +137,7 @@ describe('berth run options', { skip, concurrency: 3 }, () => {
       [['-m', '64m', '--memory-swap', '32m'], /--memory-swap "32m" is less than --memory "64m"/],
       [['-m', '64m', '--memory-reservation', '128m'], /--memory-reservation "128m" is more than --memory "64m"/],
       [['--cpu-shares', '1'], /--cpu-shares "1" is not a number from 2 to 262144/],
+      [['--cpu-shares', '0', '--memory-swap', '0', '--cpuset-cpus', 'x'], /--cpuset-cpus "x"/], // 0 is "not set", as Docker's
       [['--cpuset-cpus', '0-'], /--cpuset-cpus "0-" is not a list of CPUs/],
       [['--cpuset-cpus', '4096'], /--cpuset-cpus "4096" names CPUs this host does not have/],
     ] as [string[], RegExp][]) {
