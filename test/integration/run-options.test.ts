@@ -26,6 +26,15 @@ describe('berth run options', { skip, concurrency: 3 }, () => {
     return r.stdout;
   };
   const inspect = (ref: string): any => JSON.parse(ok(['inspect', ref]))[0];
+  /** Each run with CASE's flags exits 125 with its message, and makes nothing (looked up by name: tests here run at once). */
+  const refusedRuns = (name: string, cases: [string[], RegExp][]): void => {
+    for (const [args, re] of cases) {
+      const r = berth(['run', '--name', name, ...args, 'busybox', 'true']);
+      assert.equal(r.status, 125, `${args.join(' ')}: ${r.stderr}`);
+      assert.match(r.stderr, re);
+      assert.equal(berth(['inspect', name]).status, 125);
+    }
+  };
 
   before(() => {
     ({ dir, root } = engineRoot('run-options'));
@@ -132,7 +141,7 @@ describe('berth run options', { skip, concurrency: 3 }, () => {
       [64 * mib, 128 * mib, 32 * mib, 5e8, 512, '0', '0', 42]);
     ok(['rm', '-f', id]);
     // Docker's checks, before anything is made.
-    for (const [args, re] of [
+    refusedRuns('refused-limits', [
       [['--memory-swap', '1g'], /--memory-swap needs --memory/],
       [['-m', '64m', '--memory-swap', '32m'], /--memory-swap "32m" is less than --memory "64m"/],
       [['-m', '64m', '--memory-reservation', '128m'], /--memory-reservation "128m" is more than --memory "64m"/],
@@ -140,13 +149,7 @@ describe('berth run options', { skip, concurrency: 3 }, () => {
       [['--cpu-shares', '0', '--memory-swap', '0', '--cpuset-cpus', 'x'], /--cpuset-cpus "x"/], // 0 is "not set", as Docker's
       [['--cpuset-cpus', '0-'], /--cpuset-cpus "0-" is not a list of CPUs/],
       [['--cpuset-cpus', '4096'], /--cpuset-cpus "4096" names CPUs this host does not have/],
-    ] as [string[], RegExp][]) {
-      const r = berth(['run', '--name', 'refused-limits', ...args, 'busybox', 'true']);
-      assert.equal(r.status, 125, `${args.join(' ')}: ${r.stderr}`);
-      assert.match(r.stderr, re);
-      // Nothing was made (the other tests here run at the same time: look by name).
-      assert.equal(berth(['inspect', 'refused-limits']).status, 125);
-    }
+    ]);
   });
 
   it('--pid/--ipc/--uts host, --sysctl, --shm-size, --group-add, --oom-score-adj, --domainname and --device do what they say', () => {
@@ -175,7 +178,7 @@ describe('berth run options', { skip, concurrency: 3 }, () => {
     assert.equal(sh(['--device', '/dev/loop-control:/dev/lc:r'], 'stat -c "%t:%T %F" /dev/lc; echo > /dev/lc 2>/dev/null && echo wrote || echo refused'),
       `${(Number(st.rdev) >> 8).toString(16)}:${(Number(st.rdev) & 0xff).toString(16)} character special file\nrefused\n`);
     assert.equal(sh([], 'test -e /dev/loop-control && echo there || echo absent'), 'absent\n');
-    for (const [args, re] of [
+    refusedRuns('refused-host-opts', [
       [['--sysctl', 'vm.swappiness=1'], /--sysctl vm\.swappiness is not namespaced/],
       [['--network', 'host', '--sysctl', 'net.ipv4.ip_forward=1'], /would change the host's network settings/],
       [['--ipc', 'host', '--sysctl', 'kernel.shmmax=1'], /would change the host's .* IPC settings/],
@@ -187,12 +190,7 @@ describe('berth run options', { skip, concurrency: 3 }, () => {
       [['--device', '/dev/null:/tmp/null'], /the container's path \/tmp\/null is not under \/dev\//],
       [['--group-add', 'nosuchgroup'], /group "nosuchgroup" is not in the image's \/etc\/group/],
       [['--oom-score-adj', '1001'], /--oom-score-adj "1001" is not a number from -1000 to 1000/],
-    ] as [string[], RegExp][]) {
-      const r = berth(['run', '--name', 'refused-host-opts', ...args, 'busybox', 'true']);
-      assert.equal(r.status, 125, `${args.join(' ')}: ${r.stderr}`);
-      assert.match(r.stderr, re);
-      assert.equal(berth(['inspect', 'refused-host-opts']).status, 125);
-    }
+    ]);
   });
 
   it('--device never makes a node through a mount into the host (--ipc host\'s /dev/shm, a -v bind under or at /dev); with --userns it is the host\'s node at that path', () => {
