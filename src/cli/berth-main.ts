@@ -30,6 +30,8 @@ import { ago, humanDuration, humanSize, print, table } from './output';
 import { progressView } from './progress';
 import { registerCommands, type CliContext } from './commands';
 import { attachTerminal } from './commands/attach';
+import { detachStdin } from './commands/containers-ops';
+import { isatty } from 'node:tty';
 import { reportError } from './report-error';
 import { collect, readEnvFile } from './argv';
 import { renderInspect, renderRows } from './template';
@@ -339,7 +341,7 @@ export async function main(argv: string[]): Promise<number> {
     .option('-h, --hostname <name>', 'the container\'s hostname')
     .option('--entrypoint <cmd>', 'override the image\'s entrypoint')
     .option('-t, --tty', 'allocate a pseudo-terminal')
-    .option('-i, --interactive', 'keep stdin open (always on in the foreground)')
+    .option('-i, --interactive', 'keep stdin open: pass this input to the container')
     .option('--read-only', 'mount the root filesystem read-only')
     .option('--cap-add <cap>', 'add a capability (repeatable)', collect, [])
     .option('--cap-drop <cap>', 'drop a capability (repeatable; ALL for all)', collect, [])
@@ -415,6 +417,12 @@ export async function main(argv: string[]): Promise<number> {
         print(`${rec.id}\n`);
         return;
       }
+      // As Docker's: -it needs a terminal to read from, and without -i the container gets
+      // no input (a `while read` loop around berth run keeps its own).
+      if (o.tty && o.interactive && !isatty(0)) {
+        throw new BerthError('USAGE', 'the input device is not a TTY', { hint: 'leave out -t to pipe input into the container (-i alone)' });
+      }
+      if (!o.interactive) detachStdin();
       result = await runContainer(st(), opts);
     });
 

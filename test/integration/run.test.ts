@@ -98,9 +98,15 @@ describe('berth run', { skip, concurrency: 2 }, () => {
       'pwd; echo $BERTH_TEST_PASS; echo $HOME'], { encoding: 'utf8', env: { ...process.env, BERTH_TEST_PASS: 'from-host' } });
     assert.equal(more.status, 0, more.stderr);
     assert.deepEqual(more.stdout.trim().split('\n'), ['/new/dir', 'from-host', '/root']);
-    // No command: the image's CMD (sh) reads stdin.
-    const cmd = spawnSync(BERTH, ['--root', root, 'run', '--rm', 'busybox'], { input: 'echo from-stdin\n', encoding: 'utf8' });
+    // No command: the image's CMD (sh) reads stdin, with -i; without it, no input (Docker's).
+    const cmd = spawnSync(BERTH, ['--root', root, 'run', '--rm', '-i', 'busybox'], { input: 'echo from-stdin\n', encoding: 'utf8' });
     assert.equal(cmd.stdout.trim(), 'from-stdin');
+    const none = spawnSync(BERTH, ['--root', root, 'run', '--rm', 'busybox', 'sh', '-c', 'cat; echo end'], { input: 'not for it\n', encoding: 'utf8' });
+    assert.equal(none.stdout, 'end\n');
+    // -it needs a terminal, as Docker's.
+    const it = spawnSync(BERTH, ['--root', root, 'run', '--rm', '-it', 'busybox', 'cat'], { input: 'x\n', encoding: 'utf8', timeout: 20_000 });
+    assert.equal(it.status, 125);
+    assert.match(it.stderr, /the input device is not a TTY/);
   });
 
   it('refuses bad input with exit 125 and leaves nothing', () => {

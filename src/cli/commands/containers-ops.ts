@@ -70,10 +70,11 @@ function splitContainerPath(arg: string): [string, string] | undefined {
 }
 
 /**
- * Without -i the process gets no input, as Docker's: fd 0 becomes /dev/null (the lowest
+ * Without -i the process gets no input, as Docker's (exec, and a foreground run): fd 0
+ * becomes /dev/null (the lowest
  * free fd is 0 once it is closed). Node has not opened process.stdin at this point.
  */
-function detachStdin(): void {
+export function detachStdin(): void {
   try {
     fs.closeSync(0);
   } catch {
