@@ -197,16 +197,26 @@ export async function main(argv: string[]): Promise<number> {
         const users = containers.list().filter((c) => c.imageId === img.id);
         // A container being made (no record yet) uses it too.
         if (!users.length && containers.imagesInUse().has(img.id)) users.push({ name: '(being created)' } as ContainerRecord);
+        // As Docker's: a name of an image that has others is only untagged, used or not.
+        if (img.repoTags.length > 1) {
+          const taken = s.images.untag(n);
+          if (taken) {
+            print(`Untagged: ${parseReference(taken).familiar()}\n`);
+            continue;
+          }
+        }
         if (users.length && !o.force) {
-          throw new BerthError('IMAGE_IN_USE', `image "${n}" is used by container ${users.map((c) => `"${c.name}"`).join(', ')}`, {
+          const who = users.map((c) => `"${c.name}"`);
+          throw new BerthError('IMAGE_IN_USE', `image "${n}" is used by ${who.length > 1 ? 'containers' : 'container'} ${who.slice(0, 5).join(', ')}${who.length > 5 ? ` and ${who.length - 5} more` : ''}`, {
             hint: `remove the container first (berth rm ${users[0].name}), or use rmi --force to untag the image`,
           });
         }
         if (users.length) {
-          // As Docker's: --force takes the names away, and the image stays until its
-          // containers are gone.
-          s.images.untagAll(img.id);
-          for (const t of img.repoTags) print(`Untagged: ${parseReference(t).familiar()}\n`);
+          // --force takes the name (or, given an id, every name) away; the image stays, as
+          // <none>, until its containers are gone.
+          const taken = s.images.untag(n);
+          if (!taken) s.images.untagAll(img.id);
+          for (const t of taken ? [taken] : img.repoTags) print(`Untagged: ${parseReference(t).familiar()}\n`);
           continue;
         }
         const r = s.images.untagOrRemove(n);

@@ -157,6 +157,22 @@ export class ImageStore {
     return options.find((o) => rec.repoTags.includes(o));
   }
 
+  /**
+   * Takes the name NAME (not an id) from its image, whose record stays (as <none> when that
+   * was its last name). Returns the full name taken, or undefined when NAME is an id.
+   * @throws BerthError IMAGE_NOT_FOUND
+   */
+  untag(name: string): string | undefined {
+    const img = this.resolve(name);
+    const idx = this.load();
+    const rec = idx.images[img.id];
+    const full = this.nameIn(name, rec);
+    if (!full) return undefined;
+    rec.repoTags = rec.repoTags.filter((t) => t !== full);
+    this.save(idx);
+    return full;
+  }
+
   /** Takes every name from the image with ID; the record stays, as <none>. */
   untagAll(id: string): void {
     const idx = this.load();

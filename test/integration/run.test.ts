@@ -74,6 +74,13 @@ describe('berth run', { skip, concurrency: 2 }, () => {
     const rmi = berth(['rmi', 'busybox']);
     assert.equal(rmi.status, 125);
     assert.match(rmi.stderr, /image "busybox" is used by container "writer"/);
+    // A name of an image that has others is only untagged, used or not (Docker's); -f on
+    // a name takes that name only.
+    assert.equal(berth(['tag', 'busybox', 'extra:one']).status, 0);
+    assert.equal(berth(['tag', 'busybox', 'extra:two']).status, 0);
+    assert.equal(berth(['rmi', 'extra:one']).stdout, 'Untagged: extra:one\n');
+    assert.equal(berth(['rmi', '-f', 'extra:two']).stdout, 'Untagged: extra:two\n');
+    assert.deepEqual(JSON.parse(berth(['image', 'inspect', 'busybox']).stdout)[0].RepoTags, ['localhost/busybox:latest']);
     assert.equal(berth(['rm', 'writer']).status, 0);
     assert.equal(fs.existsSync(path.join(root, 'containers', c.id)), false);
   });
