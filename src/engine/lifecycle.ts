@@ -226,7 +226,16 @@ export async function stopContainer(root: string, ref: string, timeout: number |
   const cs = new ContainerStore(root);
   let rec = await resolveContainer(root, ref, log);
   // A foreground one too, as Docker's: its `berth run` sees it end and finishes it.
-  if (rec.monitor) await markManuallyStopped(root, rec.id);
+  if (rec.monitor) {
+    await markManuallyStopped(root, rec.id);
+    // Looked at again: a restart by the policy may have run just before the mark (it holds
+    // the engine lock), and the record read above would call that new process exited.
+    try {
+      rec = await refresh(root, cs, cs.read(rec.id), log);
+    } catch {
+      return rec; // removed meanwhile
+    }
+  }
   const timeoutSec = timeout ?? rec.config?.stopTimeout ?? 10;
   if (!isActive(rec)) return rec;
   const signal = rec.config?.stopSignal ?? 'SIGTERM';

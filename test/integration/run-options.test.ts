@@ -98,6 +98,19 @@ describe('berth run options', { skip, concurrency: 3 }, () => {
     const c = inspect('always');
     assert.equal(c.State.Status, 'exited');
     assert.equal(c.RestartCount, count);
+    // A stop that lands while the policy restarts it (between an exit and the new start)
+    // stops the new process too: before, it read the old record, said "exited", and left
+    // the restarted container running.
+    // The restart comes 0.2 s after a start plus its back-off (400 ms and more by now):
+    // stops at 0.45 to 0.9 s land before, in and after it. (The window is ~0.1 s: this
+    // did not catch the old bug in two tries; the fix is in stopContainer.)
+    for (let i = 0; i < 4; i++) {
+      ok(['start', 'always']);
+      await sleep(450 + 150 * i);
+      ok(['stop', '-t', '1', 'always']);
+      await sleep(700);
+      assert.equal(inspect('always').State.Status, 'exited', `round ${i}: running after stop`);
+    }
     ok(['rm', 'always']);
     // --restart needs a monitor: a foreground run refuses it, and --rm conflicts.
     assert.equal(berth(['run', '--restart', 'always', 'busybox', 'true']).status, 125);
