@@ -254,7 +254,7 @@ export async function runContainer(stores: Stores, opts: EngineRunOptions): Prom
       update((c) => { c.state = { ...c.state, status: 'running', pid, startedAt: new Date().toISOString() }; });
     });
     if (r.late) process.stderr.write(`berth: ${r.late.message}\n`);
-    update((c) => { c.state = { ...c.state, status: 'exited', pid: 0, paused: undefined, exitCode: r.status, finishedAt: new Date().toISOString() }; });
+    update((c) => { c.state = { ...c.state, status: 'exited', pid: 0, paused: undefined, exitCode: r.status, oomKilled: r.oomKilled, finishedAt: new Date().toISOString() }; });
     return r.status;
   } finally {
     if (rec.state.status !== 'exited') update();

@@ -2,6 +2,7 @@
 // for it, and delete it (unless KEEP). Used by berth-runtime's `run` and by the engine's
 // `berth run` (in process). Node host process.
 import { BerthError } from '../common/errors';
+import { openCgroup } from '../cgroups/driver';
 import type { RuntimeContext } from './context';
 import { create, CreateOptions } from './create';
 import { destroy } from './delete';
@@ -14,6 +15,8 @@ export interface ForegroundResult {
   /** An error the init reported after start (its process never ran): status is 126/127. */
   late?: BerthError;
   pid: number;
+  /** The kernel's OOM killer killed a process of its cgroup (read before the cgroup goes). */
+  oomKilled: boolean;
 }
 
 const FORWARDED: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'];
@@ -50,8 +53,14 @@ export async function runForeground(ctx: RuntimeContext, opts: Omit<CreateOption
     init.close(false);
     let status = await exited;
     if (late) status = late.exitCode ?? 127;
+    let oomKilled = false;
+    try {
+      oomKilled = rec.cgroup.dirs.length > 0 && openCgroup(rec.cgroup).oomKilled();
+    } catch {
+      // no memory controller: no OOM record
+    }
     if (!keep) destroy(ctx, rec, { runPoststop: true });
-    return { status, late, pid: rec.pid! };
+    return { status, late, pid: rec.pid!, oomKilled };
   } finally {
     for (const s of FORWARDED) process.off(s, forward);
   }

@@ -327,7 +327,11 @@ describe('berth run -d and the detached-container commands', { skip, concurrency
     const ok = runD(['busybox', 'true']);
     assert.equal(berth(['wait', ok]).stdout, '0\n');
     assert.equal(inspect(ok).State.OOMKilled, false);
-    assert.equal(berth(['rm', id, ok]).status, 0);
+    // A foreground run records it too (before, only the monitor's cleanup read it).
+    const fg = berth(['run', '--name', 'oom-fg', '--memory', '32m', 'busybox', 'sh', '-c', 'head -c 268435456 /dev/zero | tr "\\0" a | sort >/dev/null'], 120_000);
+    assert.equal(fg.status, 137, fg.stderr);
+    assert.equal(inspect('oom-fg').State.OOMKilled, true);
+    assert.equal(berth(['rm', id, ok, 'oom-fg']).status, 0);
   });
 
   it('--rm -d removes the container when it exits', async () => {
