@@ -129,8 +129,8 @@ export async function main(argv: string[]): Promise<number> {
   const images = (o: { quiet?: boolean; format?: string; all?: boolean; digests?: boolean }) => {
     const list = st().images.list();
     if (o.quiet) return print([...new Set(list.map((i) => i.id.slice(7, 19)))].map((s) => s + '\n').join(''));
-    if (o.format === 'json') return print(JSON.stringify(list, null, 2) + '\n');
     const rows = imageRows(list);
+    if (o.format === 'json') return print(rows.map((r) => `${JSON.stringify(r)}\n`).join(''));
     const custom = renderRows(o.format ?? 'table', rows, {
       Repository: 'REPOSITORY', Tag: 'TAG', ID: 'IMAGE ID', CreatedSince: 'CREATED', CreatedAt: 'CREATED AT', Size: 'SIZE', Digest: 'DIGEST',
     });
@@ -499,8 +499,7 @@ export async function main(argv: string[]): Promise<number> {
         .slice(0, last);
       const id = (c: ContainerRecord) => (o.trunc ? c.id.slice(0, 12) : c.id);
       if (o.quiet) return print(list.map((c) => id(c) + '\n').join(''));
-      if (o.format === 'json') return print(JSON.stringify(list, null, 2) + '\n');
-      // The fields of Docker's ps --format.
+      // The fields of Docker's ps --format (json: one object per line, as Docker's).
       const rows = list.map((c) => ({
         ID: id(c), Image: c.image, Command: JSON.stringify(o.trunc ? c.command.join(' ').slice(0, 20) : c.command.join(' ')),
         CreatedAt: c.created, RunningFor: ago(c.created), Status: statusText(c), State: c.state.paused ? 'paused' : c.state.status,
@@ -509,13 +508,14 @@ export async function main(argv: string[]): Promise<number> {
         Mounts: (c.mounts ?? []).map((m) => m.Name ?? m.Source).join(','),
         Networks: c.network?.mode === 'bridge' ? (c.network.endpoints ?? []).map((e) => e.network).join(',') : c.networkRequest?.mode ?? '',
       }));
+      if (o.format === 'json') return print(rows.map((r) => `${JSON.stringify(r)}\n`).join(''));
       const custom = renderRows(o.format, rows, {
         ID: 'CONTAINER ID', Image: 'IMAGE', Command: 'COMMAND', CreatedAt: 'CREATED AT', RunningFor: 'CREATED', Status: 'STATUS',
         State: 'STATE', Names: 'NAMES', Ports: 'PORTS', Labels: 'LABELS', Mounts: 'MOUNTS', Networks: 'NETWORKS',
       });
       if (custom !== undefined) return print(custom);
-      print(table(['CONTAINER ID', 'IMAGE', 'COMMAND', 'CREATED', 'STATUS', 'NAMES'], rows.map((r) => [
-        r.ID, r.Image, r.Command, r.RunningFor, r.Status, r.Names,
+      print(table(['CONTAINER ID', 'IMAGE', 'COMMAND', 'CREATED', 'STATUS', 'PORTS', 'NAMES'], rows.map((r) => [
+        r.ID, r.Image, r.Command, r.RunningFor, r.Status, r.Ports, r.Names,
       ])));
     });
 

@@ -59,8 +59,11 @@ describe('berth run', { skip, concurrency: 2 }, () => {
     const layer = fs.readdirSync(layers)[0];
     const r = berth(['run', '--name', 'writer', 'busybox', 'sh', '-c', 'echo changed > /etc/motd; rm /bin/vi; echo ok']);
     assert.equal(r.status, 0, r.stderr);
-    const [c] = JSON.parse(berth(['ps', '-a', '--format', 'json']).stdout).filter((x: any) => x.name === 'writer');
-    const upper = path.join(root, 'containers', c.id, 'upper');
+    // ps --format json: a line per container with Docker's fields.
+    const [c] = berth(['ps', '-a', '--no-trunc', '--format', 'json']).stdout.trim().split('\n').map((l) => JSON.parse(l))
+      .filter((x: any) => x.Names === 'writer');
+    assert.match(c.Status, /^Exited \(0\) /);
+    const upper = path.join(root, 'containers', c.ID, 'upper');
     assert.equal(fs.readFileSync(path.join(upper, 'etc', 'motd'), 'utf8'), 'changed\n');
     // The deletion is a whiteout (a 0:0 character device) in upper; the layer keeps vi.
     const wh = fs.lstatSync(path.join(upper, 'bin', 'vi'));
@@ -82,7 +85,7 @@ describe('berth run', { skip, concurrency: 2 }, () => {
     assert.equal(berth(['rmi', '-f', 'extra:two']).stdout, 'Untagged: extra:two\n');
     assert.deepEqual(JSON.parse(berth(['image', 'inspect', 'busybox']).stdout)[0].RepoTags, ['localhost/busybox:latest']);
     assert.equal(berth(['rm', 'writer']).status, 0);
-    assert.equal(fs.existsSync(path.join(root, 'containers', c.id)), false);
+    assert.equal(fs.existsSync(path.join(root, 'containers', c.ID)), false);
   });
 
   it('uses Docker\'s exit statuses', () => {
