@@ -237,7 +237,7 @@ export function parseVolume(v: string): Mount {
   }
   if (!src.startsWith('/')) {
     throw new BerthError('USAGE', `-v "${v}": the host path "${src}" must be absolute`, {
-      hint: 'named volumes are not supported yet; give an absolute host path, e.g. -v "$PWD/data:/data"',
+      hint: 'give an absolute host path (-v "$PWD/data:/data") or a volume name (-v data:/data)',
     });
   }
   if (!dst.startsWith('/')) throw new BerthError('USAGE', `-v "${v}": the container path "${dst}" must be absolute`);

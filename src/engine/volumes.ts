@@ -11,7 +11,7 @@ import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { writeFileAtomic } from '../common/atomic';
-import { BerthError, isErrno } from '../common/errors';
+import { BerthError, isErrno, wrapSystemError } from '../common/errors';
 import type { Mount } from '../runtime/spec';
 import { ContainerRecord, ContainerStore } from './containers';
 import { checkMountTarget, parseVolume } from './spec';
@@ -288,7 +288,19 @@ export function resolveMounts(root: string, rootfs: string, volumes: string[], m
         records.push({ Type: 'tmpfs', Source: '', Destination: dst, RW: !r.readonly });
       } else if (r.type === 'bind') {
         // The -v form's checks and messages (spec.ts) hold for --mount type=bind too.
-        const m = parseVolume(`${path.resolve(r.source!)}:${dst}${r.readonly ? ':ro' : ''}`);
+        const src = path.resolve(r.source!);
+        if (!fs.existsSync(src)) {
+          // As Docker's: -v makes a missing host directory, --mount refuses it.
+          if (!r.flag.startsWith('-v')) {
+            throw new BerthError('USAGE', `${r.flag}: the bind source "${src}" does not exist`, { hint: 'create it first (-v would make it)' });
+          }
+          try {
+            fs.mkdirSync(src, { recursive: true, mode: 0o755 });
+          } catch (err) {
+            throw wrapSystemError('USAGE', `${r.flag}: cannot make the host directory "${src}"`, err, 'create it first, or give a path that exists');
+          }
+        }
+        const m = parseVolume(`${src}:${dst}${r.readonly ? ':ro' : ''}`);
         out.push(m);
         records.push({ Type: 'bind', Source: m.source!, Destination: dst, RW: !r.readonly });
       } else {

@@ -188,8 +188,13 @@ function sleep(ms: number): Promise<void> {
 /** A fetch failure below HTTP (refused, reset, DNS, TLS): its code, e.g. ECONNRESET. */
 function networkCode(err: unknown): string {
   let e = err as { code?: string; cause?: unknown } | undefined;
-  for (let i = 0; e && i < 5; i++, e = e.cause as typeof e) if (typeof e.code === 'string') return e.code;
-  return 'unknown';
+  let message: string | undefined;
+  for (let i = 0; e && i < 5; i++, e = e.cause as typeof e) {
+    if (typeof e.code === 'string') return e.code;
+    // undici's own refusals ("bad port") carry no code: the innermost message says why.
+    if (i > 0 && typeof (e as { message?: unknown }).message === 'string') message = (e as { message: string }).message;
+  }
+  return message || 'unknown';
 }
 
 const TLS_CODES = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS|ERR_SSL|EPROTO|HOSTNAME/;

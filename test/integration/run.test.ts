@@ -122,7 +122,10 @@ describe('berth run', { skip, concurrency: 2 }, () => {
   it('refuses bad input with exit 125 and leaves nothing', () => {
     const before = fs.readdirSync(path.join(root, 'containers')).length;
     for (const [args, msg] of [
-      [['run', '--rm', 'no-such-image-here:v9'], /no-such-image-here/],
+      // Unknown images, without traffic past loopback: not here and not to be pulled, and
+      // a registry on loopback that does not answer.
+      [['run', '--rm', '--pull', 'never', 'no-such-image-here:v9'], /image "no-such-image-here:v9" is not here/],
+      [['run', '--rm', '127.0.0.1:65533/no-such-image-here:v9'], /connect to registry "127\.0\.0\.1:65533": ECONNREFUSED/],
       [['run', '--rm', '--memory', 'lots', 'busybox', 'true'], /--memory "lots" is not a size/],
       // A plain name is a named volume now (volumes.test.ts); a relative path is neither.
       [['run', '--rm', '-v', 'relative/dir:/data', 'busybox', 'true'], /volume name "relative\/dir" is not valid/],

@@ -87,6 +87,13 @@ describe('berth volumes', { skip, concurrency: 1 }, () => {
     assert.equal(b.stdout, 'from host\nbind-ro\ntmpfs\ntmpfs-rw\n');
     assert.equal(berth(['run', '--rm', '--mount', 'type=bogus,target=/x', 'busybox', 'true']).status, 125);
     assert.equal(berth(['run', '--rm', '-v', 'x:relative', 'busybox', 'true']).status, 125);
+    // -v makes a missing host directory, as Docker's; --mount type=bind does not.
+    const made = path.join(dir, 'made-by-v', 'sub');
+    assert.equal(ok(['run', '--rm', '-v', `${made}:/m`, 'busybox', 'sh', '-c', 'echo hi > /m/f; echo ok']), 'ok\n');
+    assert.equal(fs.readFileSync(path.join(made, 'f'), 'utf8'), 'hi\n');
+    const notMade = path.join(dir, 'not-made-by-mount');
+    assert.equal(berth(['run', '--rm', '--mount', `type=bind,source=${notMade},target=/m`, 'busybox', 'true']).status, 125);
+    assert.equal(fs.existsSync(notMade), false);
     ok(['volume', 'rm', 'frozen']);
   });
 
