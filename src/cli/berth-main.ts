@@ -126,6 +126,18 @@ export async function main(argv: string[]): Promise<number> {
     .option('--tls-verify <bool>', 'require HTTPS and verify certificates (false allows plain HTTP)', 'true')
     .action(pull);
 
+  /** `image inspect`'s JSON for image NAME. @throws BerthError IMAGE_NOT_FOUND, IMAGE_AMBIGUOUS */
+  const inspectImage = (n: string) => {
+    const s = st();
+    const img = s.images.resolve(n);
+    const config = s.content.readJSON<any>(img.configDigest);
+    return {
+      Id: img.id, RepoTags: img.repoTags.map((t) => parseReference(t).familiar()), RepoDigests: img.repoDigests,
+      Created: config.created ?? img.created, Architecture: config.architecture, Os: config.os,
+      Config: config.config ?? {}, RootFS: { Type: 'layers', Layers: config.rootfs?.diff_ids ?? [] },
+      Size: img.size, Manifest: img.manifestDigest, History: config.history ?? [],
+    };
+  };
   const images = (o: { quiet?: boolean; format?: string; all?: boolean; digests?: boolean }) => {
     const list = st().images.list();
     if (o.quiet) return print([...new Set(list.map((i) => i.id.slice(7, 19)))].map((s) => s + '\n').join(''));
@@ -149,18 +161,7 @@ export async function main(argv: string[]): Promise<number> {
   image.command('inspect <names...>').description('show images as JSON')
     .option('-f, --format <template>', 'print each through a Go template, as Docker\'s: \'{{.Config.Cmd}}\'')
     .action((names: string[], o: { format?: string }) => {
-      const s = st();
-      const out = names.map((n) => {
-        const img = s.images.resolve(n);
-        const config = s.content.readJSON<any>(img.configDigest);
-        return {
-          Id: img.id, RepoTags: img.repoTags.map((t) => parseReference(t).familiar()), RepoDigests: img.repoDigests,
-          Created: config.created ?? img.created, Architecture: config.architecture, Os: config.os,
-          Config: config.config ?? {}, RootFS: { Type: 'layers', Layers: config.rootfs?.diff_ids ?? [] },
-          Size: img.size, Manifest: img.manifestDigest, History: config.history ?? [],
-        };
-      });
-      print(renderInspect(out, o.format));
+      print(renderInspect(names.map(inspectImage), o.format));
     });
   /** Removes untagged images (every unused one with ALL) and unused layers. */
   const pruneImages = (all: boolean) => {
@@ -581,12 +582,28 @@ export async function main(argv: string[]): Promise<number> {
       for (const ref of refs) print(`${await waitContainer(st().root, ref, logger())}\n`);
     });
 
-  program.command('inspect <containers...>').description('show containers as JSON')
+  program.command('inspect <names...>').description('show containers (or, by a name no container has, images) as JSON')
     .option('-f, --format <template>', 'print each through a Go template, as Docker\'s: \'{{.State.Pid}}\', \'{{json .Mounts}}\'')
-    .action(async (refs: string[], o: { format?: string }) => {
+    .option('--type <type>', 'container or image: look only for that')
+    .action(async (refs: string[], o: { format?: string; type?: string }) => {
+      if (o.type !== undefined && o.type !== 'container' && o.type !== 'image') {
+        throw new BerthError('USAGE', `--type "${o.type}" is not container or image`, { hint: 'use volume inspect or network inspect for those' });
+      }
       const cs = new ContainerStore(st().root);
       const out = [];
-      for (const ref of refs) out.push(inspectContainer(cs, await resolveContainer(st().root, ref, logger())));
+      for (const ref of refs) {
+        if (o.type === 'image') {
+          out.push(inspectImage(ref));
+          continue;
+        }
+        try {
+          out.push(inspectContainer(cs, await resolveContainer(st().root, ref, logger())));
+        } catch (err) {
+          // As Docker's: a name no container has may be an image's.
+          if (o.type === 'container' || (err as BerthError).code !== 'CONTAINER_NOT_FOUND' || !st().images.find(ref)) throw err;
+          out.push(inspectImage(ref));
+        }
+      }
       print(renderInspect(out, o.format));
     });
 

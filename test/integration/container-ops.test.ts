@@ -139,6 +139,10 @@ describe('berth top, pause, rename, diff, export, cp, container prune, info', { 
     assert.ok(t.some((l) => /^fmt2 {4}Created$/.test(l)), t.join('\n'));
     assert.equal(ok(['images', '--format', '{{.Repository}}:{{.Tag}}']), 'localhost/busybox:latest\n');
     assert.equal(ok(['image', 'inspect', '-f', '{{.Config.Cmd}}', 'busybox']), '[sh]\n');
+    // inspect finds an image by a name no container has, as Docker's; --type narrows it.
+    assert.equal(ok(['inspect', '-f', '{{.RepoTags}}', 'busybox']), '[localhost/busybox:latest]\n');
+    fails(['inspect', '--type', 'container', 'busybox'], /no such container: "busybox"/);
+    assert.equal(ok(['inspect', '--type', 'image', '-f', '{{.Os}}', 'busybox']), 'linux\n');
     // A bad template or a missing field: exit 125, naming it; nothing printed on stdout.
     const r = berth(['inspect', '-f', '{{.State.Nope}}', 'fmt1']);
     assert.equal(r.status, 125);
