@@ -369,6 +369,8 @@ describe('berth top, pause, rename, diff, export, cp, container prune, info', { 
       assert.match(out, /Total reclaimed space: \d/);
       assert.equal(ok(['ps', '-a', '-q', '--no-trunc']), `${keeper}\n`);
       assert.deepEqual(ok(['network', 'ls', '--format', 'json']).includes('sp-used'), true);
+      assert.ok(ok(['network', 'ls', '--format', '{{.Name}} {{.Driver}}']).split('\n').includes('sp-used bridge'));
+      assert.match(ok(['volume', 'ls', '--format', 'table {{.Name}}\\t{{.Driver}}']), /^VOLUME NAME +DRIVER\n(.*\n)*sp-named +local\n/);
       assert.equal(berth(['network', 'inspect', 'sp-unused']).status, 125);
       const vols = ok(['volume', 'ls', '-q']).trim().split('\n').sort();
       assert.deepEqual(vols, [kept, 'sp-idle', 'sp-named'].sort()); // named ones stay, as Docker's

@@ -7,7 +7,7 @@ import {
   connectNetwork, createNetwork, disconnectNetwork, networkUsers, pruneNetworks, removeNetwork,
 } from '../../engine/bridge-networks';
 import { NetworkRecord, NetworkStore, withNetworkLock } from '../../network/networks';
-import { renderInspect } from '../template';
+import { renderInspect, renderRows } from '../template';
 import { print, table } from '../output';
 import type { CliContext } from '.';
 
@@ -64,7 +64,7 @@ export function register(program: Command, ctx: CliContext): void {
     .option('-q, --quiet', 'print only ids')
     .option('--no-trunc', 'print whole ids')
     .option('-f, --filter <key=value>', 'name=N, id=ID, driver=D, label=K[=V], dangling=true|false (repeatable)', collect, [])
-    .addOption(new Option('--format <format>', 'output format').choices(['table', 'json']).default('table'))
+    .option('--format <format>', 'table, json, or a Go template: \'{{.Name}} {{.Subnet}}\'', 'table')
     // Under the network lock: reading the leases drops stale ones from the file, and that
     // write must not race a run making a lease (networks.ts liveLeases).
     .action((o: { quiet?: boolean; trunc: boolean; filter: string[]; format: string }) => withNetworkLock(() => {
@@ -73,6 +73,11 @@ export function register(program: Command, ctx: CliContext): void {
       const id = (n: NetworkRecord) => (o.trunc ? n.id.slice(0, 12) : n.id);
       if (o.quiet) return print(list.map((n) => `${id(n)}\n`).join(''));
       if (o.format === 'json') return print(JSON.stringify(list.map((n) => inspectOf(store, n)), null, 2) + '\n');
+      const custom = renderRows(o.format, list.map((n) => ({
+        ID: id(n), Name: n.name, Driver: n.driver, Scope: 'local', Subnet: n.subnet, Gateway: n.gateway, Internal: String(!!n.internal),
+        Labels: Object.entries(n.labels ?? {}).map(([k, v]) => `${k}=${v}`).join(','),
+      })), { ID: 'NETWORK ID', Name: 'NAME', Driver: 'DRIVER', Scope: 'SCOPE', Subnet: 'SUBNET', Gateway: 'GATEWAY', Internal: 'INTERNAL', Labels: 'LABELS' });
+      if (custom !== undefined) return print(custom);
       print(table(['NETWORK ID', 'NAME', 'DRIVER', 'SUBNET', 'GATEWAY'], list.map((n) => [id(n), n.name, n.driver, n.subnet, n.gateway])));
     }));
 

@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 import { Option } from 'commander';
 import { withEngineLock } from '../../engine/lifecycle';
 import { VolumeStore } from '../../engine/volumes';
-import { renderInspect } from '../template';
+import { renderInspect, renderRows } from '../template';
 import { print, table } from '../output';
 import type { CliContext } from '.';
 
@@ -28,7 +28,7 @@ export function register(program: Command, ctx: CliContext): void {
   volume.command('ls').alias('list').description('list volumes')
     .option('-q, --quiet', 'print only names')
     .option('-f, --filter <key=value>', 'dangling=true|false, name=N, label=K[=V] (repeatable)', collect, [])
-    .addOption(new Option('--format <format>', 'output format').choices(['table', 'json']).default('table'))
+    .option('--format <format>', 'table, json, or a Go template: \'{{.Name}} {{.Mountpoint}}\'', 'table')
     .action((o: { quiet?: boolean; filter: string[]; format: string }) => {
       const store = volumes();
       const list = store.list().filter((v) => o.filter.every((f) => {
@@ -41,6 +41,11 @@ export function register(program: Command, ctx: CliContext): void {
       }));
       if (o.quiet) return print(list.map((v) => `${v.Name}\n`).join(''));
       if (o.format === 'json') return print(JSON.stringify(list, null, 2) + '\n');
+      const custom = renderRows(o.format, list.map((v) => ({
+        Name: v.Name, Driver: v.Driver, Mountpoint: v.Mountpoint, Scope: 'local',
+        Labels: Object.entries(v.Labels ?? {}).map(([k, val]) => `${k}=${val}`).join(','),
+      })), { Name: 'VOLUME NAME', Driver: 'DRIVER', Mountpoint: 'MOUNTPOINT', Scope: 'SCOPE', Labels: 'LABELS' });
+      if (custom !== undefined) return print(custom);
       print(table(['DRIVER', 'VOLUME NAME'], list.map((v) => [v.Driver, v.Name])));
     });
 
