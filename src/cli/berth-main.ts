@@ -23,7 +23,7 @@ import {
 import { pruneNetworks } from '../engine/bridge-networks';
 import { pruneContainers } from '../engine/container-ops';
 import { VolumeStore } from '../engine/volumes';
-import { matchesFilter, parseFilters } from '../engine/filters';
+import { matchesFilter, parseFilters, resolveFilters } from '../engine/filters';
 import { parseSince, readLogs } from '../engine/logs';
 import { EngineRunOptions, runContainer } from '../engine/run';
 import { ago, humanDuration, humanSize, print, table } from './output';
@@ -486,17 +486,20 @@ export async function main(argv: string[]): Promise<number> {
     .option('-q, --quiet', 'print only ids')
     .option('--no-trunc', 'do not shorten ids and commands')
     .option('--format <format>', 'table, json, or a Go template: \'{{.Names}} {{.Status}}\', \'table {{.ID}}\\t{{.Ports}}\'', 'table')
-    .option('-f, --filter <key=value>', 'label=K[=V], status=S, name=N, id=ID (repeatable)', collect, [])
+    .option('-f, --filter <key=value>', 'label=K[=V], status=S, name=N, id=ID, exited=CODE, ancestor=IMAGE, before=C, since=C (repeatable)', collect, [])
     .option('-n, --last <n>', 'the N last created containers, in any state')
     .option('-l, --latest', 'the last created container, in any state')
     .action(async (o: { all?: boolean; quiet?: boolean; format: string; trunc: boolean; filter: string[]; last?: string; latest?: boolean }) => {
-      const f = parseFilters(o.filter); // a status filter shows exited ones without -a, as Docker's
+      // A status, exited, before or since filter shows exited ones without -a, as Docker's.
+      const cs = new ContainerStore(st().root);
+      const f = resolveFilters(parseFilters(o.filter), (ref) => st().images.find(ref)?.id, (ref) => cs.resolve(ref).created);
       if (o.last !== undefined && !/^-?\d+$/.test(o.last)) throw new BerthError('USAGE', `--last "${o.last}" is not a number`, { hint: 'give how many containers: -n 3' });
       // As Docker's: -n 0 or below (its default is -1) is no limit, and the running only.
       const last = o.latest ? 1 : o.last !== undefined && Number(o.last) > 0 ? Number(o.last) : undefined;
       // Newest first; -n/-l look at every state, as Docker's.
       const list = (await listContainers(st().root, logger()))
-        .filter((c) => (o.all || last !== undefined || f.byKey.has('status') || c.state.status === 'running') && matchesFilter(c, f))
+        .filter((c) => (o.all || last !== undefined || ['status', 'exited', 'before', 'since'].some((k) => f.byKey.has(k))
+          || c.state.status === 'running') && matchesFilter(c, f))
         .slice(0, last);
       const id = (c: ContainerRecord) => (o.trunc ? c.id.slice(0, 12) : c.id);
       if (o.quiet) return print(list.map((c) => id(c) + '\n').join(''));

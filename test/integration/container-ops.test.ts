@@ -131,6 +131,17 @@ describe('berth top, pause, rename, diff, export, cp, container prune, info', { 
     assert.equal(ok(['ps', '-l', '--format', '{{.Names}}']), 'fmt2\n');
     assert.equal(ok(['ps', '-n', '2', '--format', '{{.Names}}']), 'fmt2\nfmt1\n');
     fails(['ps', '-n', 'two'], /--last "two" is not a number/);
+    // Docker's ancestor, before, since and exited filters.
+    const names = (args: string[]) => ok(['ps', ...args, '--format', '{{.Names}}']);
+    assert.equal(names(['-a', '--filter', 'ancestor=busybox']), 'fmt2\nfmt1\n');
+    assert.equal(names(['-a', '--filter', 'ancestor=no-such-image']), '');
+    assert.equal(names(['--filter', 'before=fmt2']), 'fmt1\n');
+    assert.equal(names(['--filter', 'since=fmt1']), 'fmt2\n');
+    assert.equal(berth(['run', '--name', 'fmt3', 'busybox', 'sh', '-c', 'exit 3']).status, 3);
+    assert.equal(names(['--filter', 'exited=3']), 'fmt3\n');
+    assert.equal(names(['--filter', 'exited=0']), '');
+    fails(['ps', '--filter', 'before=ghost'], /no such container: "ghost"/);
+    ok(['rm', 'fmt3']);
     // -n 0 and -n -1 (Docker's default) set no limit: the running ones, as plain ps.
     assert.equal(ok(['ps', '-n', '0', '--format', '{{.Names}}']), 'fmt1\n');
     assert.equal(ok(['ps', '-n', '-1', '--format', '{{.Names}}']), 'fmt1\n');
