@@ -54,6 +54,12 @@ export interface NativeAddon {
 }
 
 /** Constants the addon's callers need that Node's fs.constants lacks. */
+/** A stat's rdev as its major (12 bits) and minor (20 bits) numbers. */
+export function deviceNumbers(rdev: number): { major: number; minor: number } {
+  const d = BigInt(rdev);
+  return { major: Number((d >> 8n) & 0xfffn), minor: Number((d & 0xffn) | ((d >> 12n) & 0xfff00n)) };
+}
+
 export const AT_FDCWD = -100;
 export const AT_REMOVEDIR = 0x200;
 export const O_PATH = 0o10000000;

@@ -5,6 +5,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { BerthError } from '../common/errors';
+import { deviceNumbers } from '../common/native';
+import { sysctlNamespace } from '../runtime/build-plan';
 import type { DeviceRule, Spec } from '../runtime/spec';
 import { parseBytes, readInRoot } from './spec';
 
@@ -36,9 +38,6 @@ export interface HostContext {
   /** --userns: a user namespace of its own. */
   userns: boolean;
 }
-
-const IPC_SYSCTLS = ['kernel.msgmax', 'kernel.msgmnb', 'kernel.msgmni', 'kernel.sem', 'kernel.shmall', 'kernel.shmmax',
-  'kernel.shmmni', 'kernel.shm_rmid_forced'];
 
 const usage = (message: string, hint: string) => new BerthError('USAGE', message, { hint });
 
@@ -95,13 +94,13 @@ export function applyHostOptions(spec: Spec, o: HostOptions, ctx: HostContext): 
     const i = s.indexOf('=');
     const k = i > 0 ? s.slice(0, i).trim() : '';
     if (!k || !/^[a-z0-9_]+(\.[a-z0-9_-]+)+$/.test(k)) throw usage(`--sysctl "${s}" is not KEY=VALUE`, 'e.g. --sysctl net.ipv4.ip_forward=1');
-    const ipc = IPC_SYSCTLS.includes(k) || k.startsWith('fs.mqueue.');
-    if (ipc && !has('ipc')) throw usage(`--sysctl ${k} would change the host's (or another container's) IPC settings`, 'leave out --ipc, or the sysctl');
-    else if (k.startsWith('net.') && ctx.sharedNetwork) {
+    const ns = sysctlNamespace(k);
+    if (ns === 'ipc' && !has('ipc')) throw usage(`--sysctl ${k} would change the host's (or another container's) IPC settings`, 'leave out --ipc, or the sysctl');
+    else if (ns === 'network' && ctx.sharedNetwork) {
       throw usage(`--sysctl ${k} would change the network settings of the container whose network this one joins`, 'set it on that container, or leave it out');
-    } else if (k.startsWith('net.') && (ctx.hostNetwork || !joined('network'))) {
+    } else if (ns === 'network' && (ctx.hostNetwork || !joined('network'))) {
       throw usage(`--sysctl ${k} would change the host's network settings (--network host)`, 'use another --network, or leave the sysctl out');
-    } else if (!ipc && !k.startsWith('net.')) {
+    } else if (ns !== 'ipc' && ns !== 'network') {
       throw usage(`--sysctl ${k} is not namespaced: setting it would change the host`, 'only IPC (kernel.shm*, kernel.msg*, kernel.sem, fs.mqueue.*) and network (net.*) sysctls are per container');
     }
     sysctl[k] = s.slice(i + 1);
@@ -171,8 +170,7 @@ function addDevice(spec: Spec, flag: string): void {
   }
   ctrPath = clean;
   const type = st.isCharacterDevice() ? 'c' : 'b';
-  const major = Number((BigInt(st.rdev) >> 8n) & 0xfffn);
-  const minor = Number((BigInt(st.rdev) & 0xffn) | ((BigInt(st.rdev) >> 12n) & 0xfff00n));
+  const { major, minor } = deviceNumbers(st.rdev);
   const linux = spec.linux!;
   linux.devices = [...(linux.devices ?? []), { type, path: ctrPath, major, minor, fileMode: st.mode & 0o7777, uid: st.uid, gid: st.gid }];
   const rule: DeviceRule = { allow: true, type, major, minor, access };

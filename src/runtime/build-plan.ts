@@ -5,6 +5,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { BerthError } from '../common/errors';
 import type { Cgroup } from '../cgroups/driver';
+import { deviceNumbers } from '../common/native';
 import { capMask, hostBoundingSet } from './capabilities';
 import { compileSeccomp } from './seccomp';
 import { CLONE_NEWCGROUP, CLONE_NEWUSER, hex, NAMESPACE_FLAGS, Plan } from './plan';
@@ -257,14 +258,22 @@ function isHostNamespace(type: string, path: string): boolean {
   }
 }
 
-/** sysctls that are per-namespace (the same list runc and crun accept). */
+const IPC_SYSCTLS = ['kernel.msgmax', 'kernel.msgmnb', 'kernel.msgmni', 'kernel.sem', 'kernel.shmall',
+  'kernel.shmmax', 'kernel.shmmni', 'kernel.shm_rmid_forced'];
+
+/**
+ * The namespace whose sysctl KEY is (the same list runc and crun accept), or undefined for
+ * a sysctl of the whole host. Also engine/host-options.ts's check of --sysctl.
+ */
+export function sysctlNamespace(key: string): 'ipc' | 'network' | 'uts' | undefined {
+  if (IPC_SYSCTLS.includes(key) || key.startsWith('fs.mqueue.')) return 'ipc';
+  if (key.startsWith('net.')) return 'network';
+  if (key === 'kernel.hostname' || key === 'kernel.domainname') return 'uts';
+  return undefined;
+}
+
 function checkSysctlNamespaced(key: string, newNs: Set<string>): void {
-  const ipc = ['kernel.msgmax', 'kernel.msgmnb', 'kernel.msgmni', 'kernel.sem', 'kernel.shmall',
-    'kernel.shmmax', 'kernel.shmmni', 'kernel.shm_rmid_forced'];
-  let ns: string | undefined;
-  if (ipc.includes(key) || key.startsWith('fs.mqueue.')) ns = 'ipc';
-  else if (key.startsWith('net.')) ns = 'network';
-  else if (key === 'kernel.hostname' || key === 'kernel.domainname') ns = 'uts';
+  const ns = sysctlNamespace(key);
   if (!ns || !newNs.has(ns)) {
     throw new BerthError('CONFIG_UNSUPPORTED', `sysctl "${key}" is not namespaced by a namespace this container owns`, {
       context: { field: 'linux.sysctl' }, hint: 'setting it would change the host; only ipc, net and uts sysctls are allowed',
@@ -341,9 +350,7 @@ function addDevice(plan: Plan, d: Device, inUserns: boolean): void {
       // refused below
     }
     const type = st?.isCharacterDevice() ? 'c' : st?.isBlockDevice() ? 'b' : st?.isFIFO() ? 'p' : undefined;
-    const rdev = st ? BigInt(st.rdev) : 0n;
-    const major = Number((rdev >> 8n) & 0xfffn);
-    const minor = Number((rdev & 0xffn) | ((rdev >> 12n) & 0xfff00n));
+    const { major, minor } = deviceNumbers(st?.rdev ?? 0);
     if (!type || (d.type === 'u' ? 'c' : d.type) !== type || (type !== 'p' && ((d.major ?? 0) !== major || (d.minor ?? 0) !== minor))) {
       throw new BerthError('CONFIG_UNSUPPORTED', `linux.devices path "${d.path}" (${d.type} ${d.major ?? 0}:${d.minor ?? 0}) is not that device on the host: in a user namespace the host's node at the same path is bound`, {
         context: { field: 'linux.devices' }, hint: 'give the device its host path inside the container too',
