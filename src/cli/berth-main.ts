@@ -34,7 +34,7 @@ import { detachStdin } from './commands/containers-ops';
 import { isatty } from 'node:tty';
 import { reportError } from './report-error';
 import { collect, readEnvFile } from './argv';
-import { renderInspect, renderRows } from './template';
+import { labelList, renderInspect, renderRows } from './template';
 import { formatPort } from '../network';
 
 const PROG = 'berth';
@@ -197,7 +197,7 @@ export async function main(argv: string[]): Promise<number> {
         const img = s.images.resolve(n);
         const users = containers.list().filter((c) => c.imageId === img.id);
         // A container being made (no record yet) uses it too.
-        if (!users.length && containers.imagesInUse().has(img.id)) users.push({ name: '(being created)' } as ContainerRecord);
+        if (!users.length && containers.markedImages().has(img.id)) users.push({ name: '(being created)' } as ContainerRecord);
         // As Docker's: a name of an image that has others is only untagged, used or not.
         if (img.repoTags.length > 1) {
           const taken = s.images.untag(n);
@@ -508,7 +508,7 @@ export async function main(argv: string[]): Promise<number> {
         ID: id(c), Image: c.image, Command: JSON.stringify(o.trunc ? c.command.join(' ').slice(0, 20) : c.command.join(' ')),
         CreatedAt: c.created, RunningFor: ago(c.created), Status: statusText(c), State: c.state.paused ? 'paused' : c.state.status,
         Names: c.name, Ports: (c.network?.ports ?? []).map((p) => formatPort(p).split(' -> ').reverse().join('->')).join(', '),
-        Labels: Object.entries(c.config?.labels ?? {}).map(([k, v]) => `${k}=${v}`).join(','),
+        Labels: labelList(c.config?.labels),
         Mounts: (c.mounts ?? []).map((m) => m.Name ?? m.Source).join(','),
         Networks: c.network?.mode === 'bridge' ? (c.network.endpoints ?? []).map((e) => e.network).join(',') : c.networkRequest?.mode ?? '',
       }));

@@ -518,6 +518,11 @@ function call(src: string, name: string, args: Value[]): Value {
   return FUNCS[name](src, ...args);
 }
 
+/** Labels as a list row shows them, as Docker's: "k=v,k2=v2". */
+export function labelList(labels: Record<string, string> | undefined): string {
+  return Object.entries(labels ?? {}).map(([k, v]) => `${k}=${v}`).join(',');
+}
+
 /**
  * A list command's --format (ps, images, ...): "table" (the default) and "json" are the
  * caller's; any other FORMAT is a template run once per row, printed a line each; "table

@@ -130,10 +130,6 @@ export class ContainerStore {
   }
 
   /**
-   * Makes a new container directory and claims its name (generated when absent).
-   * @throws BerthError CONTAINER_NAME_IN_USE, CONTAINER_NAME_INVALID
-   */
-  /**
    * Records that container ID, made but not yet recorded, uses image IMAGEID: from here
    * on `image prune` and `rmi` count the image as in use (imagesInUse).
    */
@@ -141,19 +137,28 @@ export class ContainerStore {
     fs.writeFileSync(this.path(id, 'image-id'), imageId);
   }
 
-  /** The ids of the images containers use, those of containers still being made included. */
-  imagesInUse(): Set<string> {
-    const used = new Set(this.list().map((c) => c.imageId));
+  /** The ids of the images marked by markImage (containers being made, and made since marks). */
+  markedImages(): Set<string> {
+    const marked = new Set<string>();
     for (const id of fs.existsSync(this.dir) ? fs.readdirSync(this.dir) : []) {
       try {
-        used.add(fs.readFileSync(this.path(id, 'image-id'), 'utf8'));
+        marked.add(fs.readFileSync(this.path(id, 'image-id'), 'utf8'));
       } catch {
         // no mark: made before marks, or not far enough yet to use an image
       }
     }
-    return used;
+    return marked;
   }
 
+  /** The ids of the images containers use, those of containers still being made included. */
+  imagesInUse(): Set<string> {
+    return new Set([...this.list().map((c) => c.imageId), ...this.markedImages()]);
+  }
+
+  /**
+   * Makes a new container directory and claims its name (generated when absent).
+   * @throws BerthError CONTAINER_NAME_IN_USE, CONTAINER_NAME_INVALID
+   */
   create(name: string | undefined): { id: string; name: string } {
     fs.mkdirSync(this.dir, { recursive: true });
     fs.mkdirSync(this.namesDir, { recursive: true });

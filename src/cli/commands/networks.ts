@@ -7,7 +7,7 @@ import {
   connectNetwork, createNetwork, disconnectNetwork, networkUsers, pruneNetworks, removeNetwork,
 } from '../../engine/bridge-networks';
 import { NetworkRecord, NetworkStore, withNetworkLock } from '../../network/networks';
-import { renderInspect, renderRows } from '../template';
+import { labelList, renderInspect, renderRows } from '../template';
 import { print, table } from '../output';
 import type { CliContext } from '.';
 
@@ -75,7 +75,7 @@ export function register(program: Command, ctx: CliContext): void {
       if (o.format === 'json') return print(JSON.stringify(list.map((n) => inspectOf(store, n)), null, 2) + '\n');
       const custom = renderRows(o.format, list.map((n) => ({
         ID: id(n), Name: n.name, Driver: n.driver, Scope: 'local', Subnet: n.subnet, Gateway: n.gateway, Internal: String(!!n.internal),
-        Labels: Object.entries(n.labels ?? {}).map(([k, v]) => `${k}=${v}`).join(','),
+        Labels: labelList(n.labels),
       })), { ID: 'NETWORK ID', Name: 'NAME', Driver: 'DRIVER', Scope: 'SCOPE', Subnet: 'SUBNET', Gateway: 'GATEWAY', Internal: 'INTERNAL', Labels: 'LABELS' });
       if (custom !== undefined) return print(custom);
       print(table(['NETWORK ID', 'NAME', 'DRIVER', 'SUBNET', 'GATEWAY'], list.map((n) => [id(n), n.name, n.driver, n.subnet, n.gateway])));

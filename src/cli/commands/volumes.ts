@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 import { Option } from 'commander';
 import { withEngineLock } from '../../engine/lifecycle';
 import { VolumeStore } from '../../engine/volumes';
-import { renderInspect, renderRows } from '../template';
+import { labelList, renderInspect, renderRows } from '../template';
 import { print, table } from '../output';
 import type { CliContext } from '.';
 
@@ -43,7 +43,7 @@ export function register(program: Command, ctx: CliContext): void {
       if (o.format === 'json') return print(JSON.stringify(list, null, 2) + '\n');
       const custom = renderRows(o.format, list.map((v) => ({
         Name: v.Name, Driver: v.Driver, Mountpoint: v.Mountpoint, Scope: 'local',
-        Labels: Object.entries(v.Labels ?? {}).map(([k, val]) => `${k}=${val}`).join(','),
+        Labels: labelList(v.Labels),
       })), { Name: 'VOLUME NAME', Driver: 'DRIVER', Mountpoint: 'MOUNTPOINT', Scope: 'SCOPE', Labels: 'LABELS' });
       if (custom !== undefined) return print(custom);
       print(table(['DRIVER', 'VOLUME NAME'], list.map((v) => [v.Driver, v.Name])));
