@@ -3,6 +3,7 @@
 // Node host process; reads only.
 import * as fs from 'node:fs';
 import * as os from 'node:os';
+import { isUnifiedHost } from '../cgroups/driver';
 import type { ContainerRecord } from './containers';
 
 export interface ContainerStats {
@@ -35,12 +36,14 @@ const read = (f: string): string | undefined => {
 };
 const num = (s: string | undefined): number => (s === undefined ? 0 : Number(s.trim()) || 0);
 
+type Files = (ctl: string, name: string) => string;
+
 /** The container's cgroup files: FILE(controller, name) -> path, for v1 or v2. */
-function cgroupFiles(pid: number): ((ctl: string, name: string) => string) | undefined {
+function cgroupFiles(pid: number): Files | undefined {
   const text = read(`/proc/${pid}/cgroup`);
   if (!text) return undefined;
   const lines = text.trim().split('\n').map((l) => l.split(':'));
-  if (fs.existsSync('/sys/fs/cgroup/cgroup.controllers')) {
+  if (isUnifiedHost()) {
     const p = lines.find((l) => l[0] === '0')?.[2] ?? '/';
     return (_ctl, name) => `/sys/fs/cgroup${p}/${name}`;
   }
@@ -55,23 +58,19 @@ function field(stat: string | undefined, key: string): number {
   return m ? Number(m[1]) : 0;
 }
 
-function cpuNs(file: (ctl: string, name: string) => string): number {
+function cpuNs(file: Files): number {
   const v1 = read(file('cpuacct', 'cpuacct.usage'));
   if (v1 !== undefined) return num(v1);
   return field(read(file('cpu', 'cpu.stat')), 'usage_usec') * 1000;
 }
 
-function sample(pid: number): Sample | undefined {
-  const file = cgroupFiles(pid);
-  if (!file) return undefined;
+function sample(file: Files): Sample {
   return { cpuNs: cpuNs(file), at: process.hrtime.bigint() };
 }
 
 /** Everything but CPU, now. */
-function snapshot(rec: ContainerRecord, pid: number): Omit<ContainerStats, 'cpuPercent'> | undefined {
-  const file = cgroupFiles(pid);
-  if (!file) return undefined;
-  const v2 = fs.existsSync('/sys/fs/cgroup/cgroup.controllers');
+function snapshot(rec: ContainerRecord, pid: number, file: Files): Omit<ContainerStats, 'cpuPercent'> {
+  const v2 = isUnifiedHost();
   // As Docker's: usage without the page cache the kernel can drop (inactive file pages).
   let memUsage: number;
   let memLimit: number;
@@ -122,14 +121,17 @@ function snapshot(rec: ContainerRecord, pid: number): Omit<ContainerStats, 'cpuP
  * INTERVAL ms. A container that ended meanwhile is left out.
  */
 export async function containerStats(recs: [ContainerRecord, number][], intervalMs: number): Promise<ContainerStats[]> {
-  const first = recs.map(([, pid]) => sample(pid));
+  const files = recs.map(([, pid]) => cgroupFiles(pid));
+  const first = files.map((f) => (f ? sample(f) : undefined));
   await new Promise((r) => setTimeout(r, intervalMs));
   const out: ContainerStats[] = [];
   recs.forEach(([rec, pid], i) => {
     const a = first[i];
-    const b = sample(pid);
-    const snap = snapshot(rec, pid);
-    if (!a || !b || !snap) return;
+    const file = files[i];
+    // Ended meanwhile: its /proc entry (and so its cgroup) is gone.
+    if (!a || !file || !fs.existsSync(`/proc/${pid}`)) return;
+    const b = sample(file);
+    const snap = snapshot(rec, pid, file);
     const cpuPercent = Number(b.at - a.at) > 0 ? Math.max(0, ((b.cpuNs - a.cpuNs) / Number(b.at - a.at)) * 100) : 0;
     out.push({ ...snap, cpuPercent });
   });
