@@ -69,6 +69,15 @@ export function openCgroup(record: CgroupRecord): Cgroup {
   return record.version === 2 ? new V2Cgroup(record) : new V1Cgroup(record);
 }
 
+/** Whether the OOM killer killed a process of RECORD's cgroup; false without a memory controller. Read it before the cgroup goes. */
+export function wasOomKilled(record: CgroupRecord): boolean {
+  try {
+    return record.dirs.length > 0 && openCgroup(record).oomKilled();
+  } catch {
+    return false; // no memory controller: no OOM record
+  }
+}
+
 /** Writes VALUE to DIR/FILE with an error that names both. */
 export function writeControl(dir: string, file: string, value: string | number): void {
   try {

@@ -12,7 +12,7 @@ import { BerthError } from '../common/errors';
 import { withLock, withLockSync } from '../common/lock';
 import type { Logger } from '../common/log';
 import { parseSignal } from '../common/signals';
-import { openCgroup } from '../cgroups/driver';
+import { openCgroup, wasOomKilled } from '../cgroups/driver';
 import { makeContext, RuntimeContext } from '../runtime/context';
 import { destroy } from '../runtime/delete';
 import { kill as runtimeKill } from '../runtime/kill';
@@ -100,15 +100,8 @@ export async function finishIfExited(root: string, cs: ContainerStore, rec: Cont
     // XXX: the monitor (or the run) died without recording the status (killed); Docker shows 255 too.
     exit = { exitCode: 255, signal: null, finishedAt: new Date().toISOString() };
   }
-  let oomKilled = false;
-  if (rt) {
-    try {
-      oomKilled = rt.cgroup.dirs.length > 0 && openCgroup(rt.cgroup).oomKilled();
-    } catch {
-      // no memory controller: no OOM record
-    }
-    destroy(ctx, rt, { runPoststop: true });
-  }
+  const oomKilled = !!rt && wasOomKilled(rt.cgroup);
+  if (rt) destroy(ctx, rt, { runPoststop: true });
   unmountOverlay(cs.path(rec.id, 'rootfs'));
   // Its network (helpers, namespace) goes with its process; start makes a new one.
   await detachContainerNetwork(root, undefined, rec, log);

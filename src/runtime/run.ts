@@ -2,7 +2,7 @@
 // for it, and delete it (unless KEEP). Used by berth-runtime's `run` and by the engine's
 // `berth run` (in process). Node host process.
 import { BerthError } from '../common/errors';
-import { openCgroup } from '../cgroups/driver';
+import { wasOomKilled } from '../cgroups/driver';
 import type { RuntimeContext } from './context';
 import { create, CreateOptions } from './create';
 import { destroy } from './delete';
@@ -53,12 +53,7 @@ export async function runForeground(ctx: RuntimeContext, opts: Omit<CreateOption
     init.close(false);
     let status = await exited;
     if (late) status = late.exitCode ?? 127;
-    let oomKilled = false;
-    try {
-      oomKilled = rec.cgroup.dirs.length > 0 && openCgroup(rec.cgroup).oomKilled();
-    } catch {
-      // no memory controller: no OOM record
-    }
+    const oomKilled = wasOomKilled(rec.cgroup);
     if (!keep) destroy(ctx, rec, { runPoststop: true });
     return { status, late, pid: rec.pid!, oomKilled };
   } finally {
